@@ -1,0 +1,1 @@
+"""Performance and accuracy benchmarks; `make bench` runs them all and writes docs/benchmarks.md."""

@@ -1,0 +1,56 @@
+"""What flows between the pipeline's stages: a source's raw batch, and the validated outcome.
+
+Connectors (CSV, Parquet, Open-Meteo, SLDC, Grid-India PSP, the synthetic generator)
+produce a ``SourceBatch``; validation and transformation turn it into a
+``ValidationOutcome``; loaders write the outcome's clean frames to the stores and its
+quarantine to the metadata. Keeping the source line on every raw row is what lets a
+rejection name the file and line it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+
+@dataclass
+class SourceBatch:
+    """Raw rows from one source, already mapped to canonical column names but not yet trusted.
+
+    ``load`` columns: ``line`` (1-based source line, header = line 1), ``city``, ``ts``
+    (timezone-aware), ``load_mw`` (float, NaN where unparseable), ``load_shedding`` (bool,
+    where the source says so), plus ``raw`` (the original text of the row, for quarantine).
+    ``weather`` columns: ``line``, ``city``, ``ts``, the weather values present, ``kind``,
+    ``issued_at``. Either frame may be empty.
+    """
+
+    source: str
+    path: str | None
+    load: pd.DataFrame
+    weather: pd.DataFrame
+    resolution_minutes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class IngestSummary(BaseModel):
+    """The run summary of the CLI contract; ``input_rows = accepted + repaired + rejected``."""
+
+    run_id: str = Field(description="Identifier of the ingestion run (also in the metadata store).")
+    source: str
+    path: str | None = None
+    cities: list[str] = Field(default_factory=list)
+    input_rows: int = 0
+    accepted: int = 0
+    repaired: int = 0
+    rejected: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    updated: int = 0
+    weather_rows: int = 0
+    repairs: dict[str, int] = Field(default_factory=dict, description="Repair name -> rows repaired that way.")
+    rejections: dict[str, int] = Field(default_factory=dict, description="Reason -> rows rejected for it.")
+
+    def reconciles(self) -> bool:
+        return self.input_rows == self.accepted + self.repaired + self.rejected

@@ -1,0 +1,166 @@
+"""One settings object for the whole platform.
+
+It lives in the bottom layer so that ``data``, ``training`` and ``serving`` all read the
+same values without importing each other. Values come from ``configs/platform.yaml``
+(or the file named by ``EFP_CONFIG``), overridden by ``EFP_*`` environment variables.
+Unknown keys in either place are refused at start, naming the key, because a misspelt
+setting that is silently ignored is worse than a crash.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from data.errors import PlatformError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "configs" / "platform.yaml"
+ENV_PREFIX = "EFP_"
+#: Environment variables with the prefix that are not settings keys.
+NON_SETTING_ENV = {"EFP_CONFIG"}
+DEV_JWT_SECRET = "development-only-secret-change-me"
+
+
+class SettingsError(PlatformError):
+    """A setting is unknown or has a bad value; the message names the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestSettings(Section):
+    fault_rate: float = Field(0.002, ge=0, le=0.2, description="Share of synthetic blocks given a realistic fault.")
+    chunk_rows: int = Field(200_000, gt=0, description="Rows per chunk when streaming large files into the stores.")
+
+
+class ServeSettings(Section):
+    host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
+    port: int = Field(8000, gt=0, lt=65536, description="HTTP port of the forecast service.")
+    cache_ttl_s: int = Field(900, ge=0, description="Lifetime of a cached forecast.")
+    rate_limit_per_minute: int = Field(600, gt=0, description="Requests per minute per credential.")
+    max_body_bytes: int = Field(262_144, gt=0, description="Largest request body accepted (else 413).")
+    member_timeout_s: float = Field(2.0, gt=0, description="A member slower than this is left out (degraded).")
+
+
+class PlatformSettings(BaseSettings):
+    """Every knob of the platform. Field names are the YAML keys; EFP_<NAME> overrides."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    ray_address: str | None = Field(None, description="Ray cluster to join; None starts a local Ray.")
+    database_url: str | None = Field(None, description="PostgreSQL URL; None keeps data in the Parquet lake and files.")
+    registry_uri: str = Field("var/registry", description="Model artifacts: folder path or s3://bucket/prefix.")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto) for the registry.")
+    redis_url: str | None = Field(None, description="Redis URL for cache and rate limits; None keeps them in-process.")
+    redis_prefix: str = Field("efp:", description="Prefix of every Redis key this platform writes.")
+    auth_enabled: bool = Field(True, description="Require JWT or API key on the HTTP API.")
+    jwt_secret: str | None = Field(None, description="HS256 secret for bearer tokens.")
+    jwt_public_key: str | None = Field(None, description="PEM public key for RS256 bearer tokens.")
+    jwt_algorithm: Literal["HS256", "RS256"] = Field("HS256", description="Bearer token algorithm.")
+    environment: Literal["development", "test", "production"] = Field("development")
+    data_dir: Path = Field(Path("var"), description="Root of the embedded stores (lake, metadata).")
+    cities_file: Path = Field(Path("configs/cities.yaml"), description="City catalogue.")
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+
+    @field_validator("data_dir", "cities_file", mode="after")
+    @classmethod
+    def _anchor_relative_paths(cls, value: Path) -> Path:
+        # Relative paths are relative to the repository, so that `ray job submit
+        # --working-dir .` and a local run see the same files.
+        return value if value.is_absolute() else REPO_ROOT / value
+
+    @model_validator(mode="after")
+    def _refuse_default_secret_in_production(self) -> "PlatformSettings":
+        if self.environment == "production" and self.auth_enabled:
+            if self.jwt_algorithm == "HS256" and (not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET):
+                raise ValueError("jwt_secret: set a real secret in production")
+            if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
+                raise ValueError("jwt_public_key: RS256 needs a public key")
+        return self
+
+    # Derived locations of the embedded stores.
+    @property
+    def lake_dir(self) -> Path:
+        return self.data_dir / "lake"
+
+    @property
+    def metadata_dir(self) -> Path:
+        return self.data_dir / "meta"
+
+    @property
+    def registry_is_s3(self) -> bool:
+        return self.registry_uri.startswith("s3://")
+
+    @property
+    def registry_path(self) -> Path:
+        path = Path(self.registry_uri)
+        return path if path.is_absolute() else REPO_ROOT / path
+
+    @property
+    def effective_jwt_secret(self) -> str:
+        return self.jwt_secret or DEV_JWT_SECRET
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = Path(os.environ.get("EFP_CONFIG", DEFAULT_CONFIG))
+        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file if config_file.exists() else None)
+        return (init_settings, env_settings, yaml_source)
+
+
+def _unknown_env_keys() -> list[str]:
+    known = {name.upper() for name in PlatformSettings.model_fields}
+    unknown = []
+    for key in os.environ:
+        upper = key.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NON_SETTING_ENV:
+            continue
+        field = upper[len(ENV_PREFIX):].split("__", 1)[0]
+        if field not in known:
+            unknown.append(key)
+    return sorted(unknown)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "settings"
+    if first["type"] == "extra_forbidden":
+        return f"unknown setting '{location}'"
+    return f"setting '{location}': {first['msg']} (got {first.get('input')!r})"
+
+
+def load_settings(**overrides: Any) -> PlatformSettings:
+    """Build settings, turning every problem into a one-line SettingsError naming the key."""
+    unknown = _unknown_env_keys()
+    if unknown:
+        raise SettingsError(f"unknown setting in environment: {unknown[0]}")
+    try:
+        return PlatformSettings(**overrides)
+    except ValidationError as error:
+        raise SettingsError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> PlatformSettings:
+    """The process-wide settings, built once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Ray job entrypoints and the ``efp`` CLI: thin wiring over ``data``, ``training`` and ``serving``."""

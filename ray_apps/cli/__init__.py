@@ -1,0 +1,30 @@
+"""The ``efp`` command line (DESIGN.md, "CLI contract").
+
+Each command group lives in its own module and registers itself on the root app, so the
+groups stay small and independent.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ray_apps.cli import data_commands, demo_command, model_commands, serve_commands
+
+app = typer.Typer(
+    name="efp",
+    help="Energy Forecast Platform: electricity demand forecasts for Indian cities on Ray.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (data_commands, model_commands, serve_commands, demo_command):
+    module.register(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Session-wide real services for the suite: one Ray cluster, a fresh PostgreSQL database,
+a Redis key namespace and an S3-compatible server (moto in server mode) on loopback.
+
+Nothing here mocks what a test is about: stores talk to the real PostgreSQL, caches to
+the real Redis, the registry to a real HTTP S3 endpoint through boto3.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis as redis_lib
+
+from data.settings import PlatformSettings, load_settings
+
+PG_ADMIN_URL = os.environ.get("EFP_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("EFP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# The suite sets its own settings; a developer's shell must not leak into it.
+for _key in [k for k in os.environ if k.upper().startswith("EFP_") and not k.upper().startswith("EFP_TEST_")]:
+    del os.environ[_key]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[None]:
+    """One local Ray for the whole session (2 CPUs, no dashboard)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    yield
+    try:
+        from ray import serve
+
+        serve.shutdown()
+    except Exception:  # Serve may never have started
+        pass
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh database for this session, dropped at the end."""
+    name = f"efp_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+@pytest.fixture()
+def pg_clean_url(pg_url: str) -> Iterator[str]:
+    """The session database with every table of the platform dropped, for tests that need a blank one."""
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    yield pg_url
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> Iterator[str]:
+    """A key namespace of this session on the real Redis, removed at the end."""
+    prefix = f"efp-test-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis_lib.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    redis_lib.Redis.from_url(REDIS_URL).ping()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server on a loopback port, reached through boto3 with an endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> PlatformSettings:
+    """Embedded-default settings rooted in a per-test folder (lake, metadata, registry)."""
+    return load_settings(data_dir=tmp_path / "var", registry_uri=str(tmp_path / "registry"), environment="test")
+
+
+@pytest.fixture()
+def pg_settings(tmp_path: Path, pg_clean_url: str) -> PlatformSettings:
+    """Settings with PostgreSQL as the store, on a blank database."""
+    return load_settings(
+        data_dir=tmp_path / "var",
+        registry_uri=str(tmp_path / "registry"),
+        database_url=pg_clean_url,
+        environment="test",
+    )

@@ -1,0 +1,102 @@
+"""The contract between a trained model and everyone who uses it (backtests, serving, benchmarks).
+
+Serving splits a forecast across Ray Serve deployments exactly along these seams:
+``Preprocessor.features`` (one deployment) -> ``Member.predict`` (one deployment per
+member, batched) -> ``Ensemble.combine`` (one deployment). The in-process path,
+``ModelBundle.forecast``, runs the same three steps in one process, so a backtest and
+the HTTP service cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+#: Quantiles every member and the ensemble produce, in this column order.
+QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
+MEMBER_NAMES: tuple[str, ...] = ("xgboost", "lstm", "transformer")
+
+
+@dataclass
+class ForecastInput:
+    """Everything needed to forecast one city from one issue time.
+
+    ``history`` holds load rows (``data.schema.LOAD_COLUMNS``) strictly before ``start``;
+    ``weather`` holds weather rows (observed, or forecasts / user-supplied values for the
+    horizon) for the look-back window and the horizon. Missing horizon weather is filled
+    by the preprocessor from climatology of the history, and reported in ``notes``.
+    """
+
+    city: str
+    start: pd.Timestamp  # UTC, aligned to the resolution: the first forecast interval's start
+    horizon: int  # number of steps
+    resolution_minutes: int
+    history: pd.DataFrame
+    weather: pd.DataFrame
+
+
+@dataclass
+class ForecastResult:
+    """Quantile forecast for ``horizon`` steps, in MW, monotone P10 <= P50 <= P90 per step."""
+
+    city: str
+    timestamps: pd.DatetimeIndex  # UTC, interval starts
+    quantiles: np.ndarray  # shape (horizon, 3), columns QUANTILES
+    model_version: str
+    degraded: bool = False
+    members_used: list[str] = field(default_factory=list)
+    members_failed: dict[str, str] = field(default_factory=dict)  # member -> reason
+    member_forecasts: dict[str, np.ndarray] = field(default_factory=dict)  # member -> (horizon, 3)
+    notes: list[str] = field(default_factory=list)
+
+
+@runtime_checkable
+class FeatureSetLike(Protocol):
+    """What the preprocessor hands to members: picklable, numpy only, one per request."""
+
+    city: str
+    horizon: int
+
+
+@runtime_checkable
+class Preprocessor(Protocol):
+    def history_needed(self, resolution_minutes: int) -> pd.Timedelta:
+        """How much load history before ``start`` the features need."""
+        ...
+
+    def features(self, inp: ForecastInput) -> FeatureSetLike: ...
+
+
+@runtime_checkable
+class Member(Protocol):
+    name: str
+
+    def predict(self, batch: list[FeatureSetLike]) -> list[np.ndarray]:
+        """One (horizon, 3) MW array per feature set, quantiles monotone."""
+        ...
+
+
+@runtime_checkable
+class Ensemble(Protocol):
+    def combine(self, city: str, predictions: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
+        """Weighted quantiles from the members present, weights renormalised; returns (quantiles, weights used)."""
+        ...
+
+
+@runtime_checkable
+class ModelBundle(Protocol):
+    """A trained version as loaded from the registry folder."""
+
+    version: str
+    preprocessor: Preprocessor
+    members: dict[str, Member]
+    ensemble: Ensemble
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelBundle": ...
+
+    def forecast(self, inp: ForecastInput) -> ForecastResult: ...
