@@ -54,3 +54,25 @@ class IngestSummary(BaseModel):
 
     def reconciles(self) -> bool:
         return self.input_rows == self.accepted + self.repaired + self.rejected
+
+
+@dataclass
+class ValidationOutcome:
+    """A batch after validation and transformation: what to store, and what was refused and why.
+
+    ``load`` and ``weather`` follow ``data.schema`` (UTC, at the series' resolution, flags
+    set). ``quarantine`` has columns ``line``, ``city``, ``ts``, ``field``, ``reason``,
+    ``raw``: one row per rejected input row. Counts are over input rows, so that
+    ``input_rows == accepted + repaired + rejected`` always holds.
+    """
+
+    load: pd.DataFrame
+    weather: pd.DataFrame
+    quarantine: pd.DataFrame
+    resolution_minutes: dict[str, int]
+    input_rows: int
+    accepted: int
+    repaired: int
+    rejected: int
+    repairs: dict[str, int] = field(default_factory=dict)
+    rejections: dict[str, int] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""PostgreSQL (optionally TimescaleDB) stores: a shared connection pool, versioned migrations, loaders."""
