@@ -32,6 +32,9 @@ class SourceBatch:
     weather: pd.DataFrame
     resolution_minutes: int | None = None
     notes: list[str] = field(default_factory=list)
+    #: Daily state-level supply position (Grid-India PSP): ``line``, ``region``, ``date``,
+    #: ``max_demand_met_mw``, ``energy_met_mu``, ``shortage_mu``. None for other sources.
+    supply: pd.DataFrame | None = None
 
 
 class IngestSummary(BaseModel):
@@ -76,3 +79,4 @@ class ValidationOutcome:
     rejected: int
     repairs: dict[str, int] = field(default_factory=dict)
     rejections: dict[str, int] = field(default_factory=dict)
+    supply: pd.DataFrame | None = None
