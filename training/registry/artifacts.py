@@ -1,0 +1,207 @@
+"""Where version files live: a local folder (embedded default) or an S3 prefix (boto3).
+
+Both offer the same four operations: store a bundle folder with its manifest, read the
+manifest, hand back a verified local folder, and read/replace one small JSON document
+(the file index, when no PostgreSQL is configured) without losing a concurrent update.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+from data.settings import PlatformSettings
+from training.registry.errors import CorruptArtifactError, RegistryError
+from training.registry.manifest import MANIFEST_NAME, parse_manifest, verify_folder
+
+#: Replaces the bytes of a JSON document given its current bytes (None when it does not exist yet).
+Update = Callable[[bytes | None], bytes]
+
+
+class ArtifactStore(Protocol):
+    def put(self, version: str, folder: Path, manifest: bytes) -> str: ...
+
+    def local_copy(self, version: str, manifest_sha256: str) -> Path: ...
+
+    def update_document(self, name: str, update: Update) -> bytes: ...
+
+    def read_document(self, name: str) -> bytes | None: ...
+
+    def document_tag(self, name: str) -> str: ...
+
+
+class LocalArtifacts:
+    """Versions as folders under ``root``; the folder itself is verified and handed out."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put(self, version: str, folder: Path, manifest: bytes) -> str:
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.root / version
+        staging = self.root / f".{version}.{uuid.uuid4().hex[:6]}.partial"
+        shutil.copytree(folder, staging, ignore=shutil.ignore_patterns(MANIFEST_NAME))
+        (staging / MANIFEST_NAME).write_bytes(manifest)
+        os.replace(staging, target)  # a version appears whole or not at all
+        return str(target)
+
+    def local_copy(self, version: str, manifest_sha256: str) -> Path:
+        folder = self.root / version
+        manifest = folder / MANIFEST_NAME
+        if not manifest.is_file():
+            raise CorruptArtifactError(f"model version {version}: {manifest} is missing")
+        files = parse_manifest(manifest.read_bytes(), version, manifest_sha256)
+        verify_folder(folder, files, version)
+        return folder
+
+    @contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / f".{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def read_document(self, name: str) -> bytes | None:
+        path = self.root / name
+        return path.read_bytes() if path.exists() else None
+
+    def update_document(self, name: str, update: Update) -> bytes:
+        with self._locked(name):
+            new = update(self.read_document(name))
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{name}.")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(new)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.root / name)  # atomic: readers see the old or the new file
+            return new
+
+    def document_tag(self, name: str) -> str:
+        path = self.root / name
+        return str(path.stat().st_mtime_ns) if path.exists() else "0"
+
+
+class S3Artifacts:
+    """Versions as objects under ``s3://bucket/prefix/<version>/``, fetched into a local cache."""
+
+    def __init__(self, uri: str, endpoint_url: str | None, cache_dir: Path) -> None:
+        import boto3
+
+        bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+        if not bucket:
+            raise RegistryError(f"registry_uri '{uri}': no bucket named")
+        self.bucket, self.prefix, self.cache_dir = bucket, prefix.strip("/"), cache_dir
+        self.client = boto3.client("s3", endpoint_url=endpoint_url)
+        self._bucket_checked = False
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p for p in (self.prefix, *parts) if p)
+
+    def _ensure_bucket(self) -> None:
+        if self._bucket_checked:
+            return
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            try:
+                self.client.create_bucket(Bucket=self.bucket)
+            except ClientError as error:
+                raise RegistryError(f"S3 bucket '{self.bucket}' is not usable: {error}") from None
+        self._bucket_checked = True
+
+    def put(self, version: str, folder: Path, manifest: bytes) -> str:
+        self._ensure_bucket()
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            relative = path.relative_to(folder).as_posix()
+            if relative != MANIFEST_NAME:
+                self.client.upload_file(str(path), self.bucket, self._key(version, relative))
+        # The manifest goes last: a version whose upload broke off has none and is never fetched.
+        self.client.put_object(Bucket=self.bucket, Key=self._key(version, MANIFEST_NAME), Body=manifest)
+        return f"s3://{self.bucket}/{self._key(version)}"
+
+    def _get(self, key: str) -> tuple[bytes, str] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+                return None
+            raise RegistryError(f"S3 read of s3://{self.bucket}/{key} failed: {error}") from None
+        return response["Body"].read(), response["ETag"]
+
+    def local_copy(self, version: str, manifest_sha256: str) -> Path:
+        fetched = self._get(self._key(version, MANIFEST_NAME))
+        if fetched is None:
+            raise CorruptArtifactError(f"model version {version}: s3://{self.bucket}/{self._key(version, MANIFEST_NAME)} is missing")
+        files = parse_manifest(fetched[0], version, manifest_sha256)
+        cached = self.cache_dir / version
+        if cached.is_dir():
+            try:
+                verify_folder(cached, files, version)
+                return cached
+            except CorruptArtifactError:
+                shutil.rmtree(cached)  # a damaged cache is refetched, never used
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=f".{version}."))
+        try:
+            for relative in files:
+                body = self._get(self._key(version, relative))
+                if body is None:
+                    raise CorruptArtifactError(f"model version {version}: artifact '{relative}' is missing in S3")
+                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                (staging / relative).write_bytes(body[0])
+            verify_folder(staging, files, version)
+            os.replace(staging, cached)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return cached
+
+    def read_document(self, name: str) -> bytes | None:
+        self._ensure_bucket()
+        fetched = self._get(self._key(name))
+        return None if fetched is None else fetched[0]
+
+    def update_document(self, name: str, update: Update) -> bytes:
+        """Optimistic concurrency: a conditional put (If-Match / If-None-Match) retried on conflict."""
+        from botocore.exceptions import ClientError
+
+        self._ensure_bucket()
+        for _ in range(20):
+            fetched = self._get(self._key(name))
+            new = update(None if fetched is None else fetched[0])
+            condition: dict[str, Any] = {"IfNoneMatch": "*"} if fetched is None else {"IfMatch": fetched[1]}
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=new, **condition)
+                return new
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in {"PreconditionFailed", "ConditionalRequestConflict", "412"}:
+                    raise RegistryError(f"S3 write of {name} failed: {error}") from None
+        raise RegistryError(f"S3 index {name}: too many concurrent updates, try again")
+
+    def document_tag(self, name: str) -> str:
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.head_object(Bucket=self.bucket, Key=self._key(name))["ETag"]
+        except ClientError:
+            return "0"
+
+
+def open_artifacts(settings: PlatformSettings) -> ArtifactStore:
+    if settings.registry_is_s3:
+        return S3Artifacts(settings.registry_uri, settings.s3_endpoint_url, settings.data_dir / "cache" / "registry")
+    return LocalArtifacts(settings.registry_path)
