@@ -1,0 +1,105 @@
+"""Who is calling: JWT bearer tokens or API keys, and what their role allows.
+
+401 means "no or bad credentials", 403 "known caller, role too low"; the two are kept
+distinct. With ``settings.auth_enabled=false`` every caller is an anonymous admin, and
+the service says so at start and on /healthz (see serving/api.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+import jwt
+
+from data.settings import PlatformSettings
+from serving.keys import ROLE_RANK, KeyStore, split_key, verify
+
+log = logging.getLogger("efp.serving.auth")
+AUTH_DISABLED_WARNING = "AUTHENTICATION IS DISABLED (auth_enabled=false): every caller is treated as admin"
+
+
+class AuthError(Exception):
+    """No or bad credentials (HTTP 401)."""
+
+
+class RoleError(Exception):
+    """The caller's role is below what the route needs (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    id: str  # "key:<id>", "jwt:<sub>" or "anonymous"; safe to log
+    role: str
+    rate_limit_per_minute: int | None = None
+
+    def require(self, role: str) -> None:
+        if ROLE_RANK[self.role] < ROLE_RANK[role]:
+            raise RoleError(f"role '{self.role}' may not do this; needs '{role}'")
+
+
+ANONYMOUS = Principal("anonymous", "admin")
+
+
+class Authenticator:
+    def __init__(self, settings: PlatformSettings, keys: KeyStore | None) -> None:
+        self._settings = settings
+        self._keys = keys
+        if settings.jwt_algorithm == "RS256":
+            self._jwt_key = settings.jwt_public_key or ""
+        else:
+            self._jwt_key = settings.effective_jwt_secret
+
+    @property
+    def enabled(self) -> bool:
+        return self._settings.auth_enabled
+
+    async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
+        if not self.enabled:
+            return ANONYMOUS
+        if api_key:
+            return await self._from_api_key(api_key)
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise AuthError("Authorization must be 'Bearer <token>'")
+            return self._from_jwt(token.strip())
+        raise AuthError("credentials required: 'Authorization: Bearer <JWT>' or 'X-API-Key: <key>'")
+
+    async def _from_api_key(self, key: str) -> Principal:
+        parts = split_key(key.strip())
+        if parts is None or self._keys is None:
+            raise AuthError("invalid API key")
+        key_id, secret = parts
+        record = await asyncio.to_thread(self._keys.get, key_id)
+        if not verify(record, secret):
+            raise AuthError("invalid or revoked API key")
+        assert record is not None
+        return Principal(f"key:{record.id}", record.role, record.rate_limit_per_minute)
+
+    def _from_jwt(self, token: str) -> Principal:
+        if not self._jwt_key:
+            raise AuthError("bearer tokens are not configured (no jwt_public_key)")
+        try:
+            claims = jwt.decode(
+                token, self._jwt_key, algorithms=[self._settings.jwt_algorithm], options={"require": ["sub", "exp"]}
+            )
+        except jwt.PyJWTError as error:
+            raise AuthError(f"invalid bearer token ({error})") from None
+        role = claims.get("role")
+        if role not in ROLE_RANK:
+            raise AuthError("bearer token has no valid 'role' claim (viewer, forecaster or admin)")
+        return Principal(f"jwt:{claims['sub']}", role)
+
+
+def issue_token(settings: PlatformSettings, subject: str, role: str, *, ttl_s: int = 3600, private_key: str | None = None) -> str:
+    """A bearer token for tests and tools (HS256 with the configured secret, or RS256 with ``private_key``)."""
+    import time
+
+    claims = {"sub": subject, "role": role, "exp": int(time.time()) + ttl_s}
+    if settings.jwt_algorithm == "RS256":
+        if private_key is None:
+            raise ValueError("RS256 needs the private key to sign")
+        return jwt.encode(claims, private_key, algorithm="RS256")
+    return jwt.encode(claims, settings.effective_jwt_secret, algorithm="HS256")

@@ -1,0 +1,123 @@
+"""Response cache for forecasts: Redis when configured, else an in-process TTL map.
+
+The key holds the model version, so a promotion can never serve an old model's answer;
+the hot-reload watcher also purges every cached forecast explicitly. Redis failures are
+counted and answered uncached: the cache may make the service faster, never less available.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from serving.metrics import ServiceMetrics
+
+
+def cache_key(prefix: str, *, city: str, start: str, horizon: int, quantiles: list[float], model_version: str,
+              weather: Any) -> str:
+    """``<prefix>forecast:<version>:<sha256 of city, start, horizon, quantiles, weather>``."""
+    weather_hash = hashlib.sha256(json.dumps(weather, sort_keys=True, default=str).encode()).hexdigest()
+    body = json.dumps([city, start, horizon, quantiles, weather_hash])
+    return f"{prefix}forecast:{model_version}:{hashlib.sha256(body.encode()).hexdigest()[:32]}"
+
+
+class LocalTTLCache:
+    """Bounded LRU with per-entry expiry, for a service without Redis."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> bytes | None:
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None:
+                return None
+            if entry[0] < time.monotonic():
+                del self._data[key]
+                return None
+            self._data.move_to_end(key)
+            return entry[1]
+
+    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + ttl_s, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
+
+    def purge(self, prefix: str) -> int:
+        with self._lock:
+            doomed = [k for k in self._data if k.startswith(prefix)]
+            for key in doomed:
+                del self._data[key]
+            return len(doomed)
+
+
+class ResponseCache:
+    def __init__(self, client: aioredis.Redis | None, prefix: str, ttl_s: int, metrics: ServiceMetrics) -> None:
+        self._client = client
+        self.prefix = prefix
+        self._ttl = ttl_s
+        self._metrics = metrics
+        self._local = LocalTTLCache() if client is None else None
+
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > 0
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        if not self.enabled:
+            return None
+        raw: bytes | None = None
+        if self._local is not None:
+            raw = self._local.get(key)
+        else:
+            try:
+                raw = await self._client.get(key)  # type: ignore[union-attr]
+            except (RedisError, OSError):
+                self._metrics.backend_errors.labels("cache").inc()
+                self._metrics.cache.labels("error").inc()
+                return None
+        self._metrics.cache.labels("hit" if raw is not None else "miss").inc()
+        return json.loads(raw) if raw is not None else None
+
+    async def set(self, key: str, value: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        raw = json.dumps(value, default=str).encode()
+        if self._local is not None:
+            self._local.set(key, raw, self._ttl)
+            return
+        try:
+            await self._client.set(key, raw, ex=self._ttl)  # type: ignore[union-attr]
+        except (RedisError, OSError):
+            self._metrics.backend_errors.labels("cache").inc()
+
+    async def purge(self) -> int:
+        """Drop every cached forecast (all versions); returns how many were dropped."""
+        pattern = f"{self.prefix}forecast:"
+        if self._local is not None:
+            return self._local.purge(pattern)
+        dropped = 0
+        try:
+            async for key in self._client.scan_iter(match=pattern + "*", count=500):  # type: ignore[union-attr]
+                dropped += await self._client.delete(key)  # type: ignore[union-attr]
+        except (RedisError, OSError):
+            self._metrics.backend_errors.labels("cache").inc()
+        return dropped
+
+
+def redis_client(url: str | None) -> aioredis.Redis | None:
+    """An asyncio Redis client with short timeouts, so an outage costs milliseconds, not seconds."""
+    if not url:
+        return None
+    return aioredis.Redis.from_url(url, socket_timeout=0.25, socket_connect_timeout=0.25, health_check_interval=0)

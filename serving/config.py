@@ -1,0 +1,137 @@
+"""Deployment resources of the forecast service, read from ``configs/serve/deployments.yaml``.
+
+Ray Serve accepts a misspelt ``autoscaling_config`` key without a word, so the file is
+validated here with ``extra="forbid"`` models first: a typo fails at build time naming
+the key. ``ServeArgs`` is the typed argument of the application builder
+(``serving.app:build_app``), which ``serve build`` and ``serve run`` fill from YAML.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from data.errors import PlatformError
+from data.settings import REPO_ROOT
+
+DEFAULT_DEPLOYMENTS_FILE = "configs/serve/deployments.yaml"
+#: Deployment names in the graph, in the order a request flows through them.
+DEPLOYMENT_NAMES: tuple[str, ...] = ("Ingress", "Preprocessor", "XGBoost", "LSTM", "Transformer", "Ensemble")
+#: Member deployment name -> member name in the trained bundle.
+MEMBER_DEPLOYMENTS: dict[str, str] = {"XGBoost": "xgboost", "LSTM": "lstm", "Transformer": "transformer"}
+
+
+class ServeConfigError(PlatformError):
+    """configs/serve/deployments.yaml is malformed; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Autoscaling(_Strict):
+    """The subset of Ray's AutoscalingConfig this platform uses (unknown keys refused)."""
+
+    min_replicas: int = Field(1, ge=0)
+    initial_replicas: int | None = Field(None, ge=0)
+    max_replicas: int = Field(1, ge=1)
+    target_ongoing_requests: float = Field(2.0, gt=0)
+    upscale_delay_s: float = Field(30.0, ge=0)
+    downscale_delay_s: float = Field(600.0, ge=0)
+    metrics_interval_s: float = Field(10.0, gt=0)
+    look_back_period_s: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "Autoscaling":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
+class Batching(_Strict):
+    max_batch_size: int = Field(16, ge=1, description="Largest batch a member predicts at once.")
+    batch_wait_timeout_s: float = Field(0.002, ge=0, description="How long a batch waits to fill.")
+
+
+class DeploymentSpec(_Strict):
+    num_cpus: float = Field(0.25, gt=0, le=64, description="CPUs per replica (fractional).")
+    num_gpus: float = Field(0.0, ge=0)
+    num_replicas: int | None = Field(None, ge=1, description="Fixed replica count (else autoscaling).")
+    max_ongoing_requests: int = Field(100, ge=1)
+    autoscaling_config: Autoscaling | None = None
+    batch: Batching | None = Field(None, description="Only for member deployments.")
+
+    @model_validator(mode="after")
+    def _one_scaling_mode(self) -> "DeploymentSpec":
+        if self.num_replicas is not None and self.autoscaling_config is not None:
+            raise ValueError("give num_replicas or autoscaling_config, not both")
+        return self
+
+    def serve_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``Deployment.options``."""
+        options: dict[str, Any] = {
+            "ray_actor_options": {"num_cpus": self.num_cpus, **({"num_gpus": self.num_gpus} if self.num_gpus else {})},
+            "max_ongoing_requests": self.max_ongoing_requests,
+        }
+        if self.autoscaling_config is not None:
+            options["autoscaling_config"] = self.autoscaling_config.model_dump(exclude_none=True)
+        else:
+            options["num_replicas"] = self.num_replicas or 1
+        return options
+
+
+class DeploymentsConfig(_Strict):
+    reload_poll_s: float = Field(0.5, gt=0, description="Registry production-token poll period.")
+    feature_cache_size: int = Field(512, ge=0, description="Feature sets kept per Preprocessor replica.")
+    models_per_replica: int = Field(3, ge=1, description="Model versions kept loaded per replica.")
+    deployments: dict[str, DeploymentSpec]
+
+    @model_validator(mode="after")
+    def _all_named(self) -> "DeploymentsConfig":
+        unknown = sorted(set(self.deployments) - set(DEPLOYMENT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown deployment '{unknown[0]}' (known: {', '.join(DEPLOYMENT_NAMES)})")
+        missing = [name for name in DEPLOYMENT_NAMES if name not in self.deployments]
+        if missing:
+            raise ValueError(f"deployment '{missing[0]}' is missing")
+        return self
+
+    def spec(self, name: str) -> DeploymentSpec:
+        return self.deployments[name]
+
+    def batching(self, name: str) -> Batching:
+        return self.deployments[name].batch or Batching()
+
+
+def load_deployments_config(path: str | Path = DEFAULT_DEPLOYMENTS_FILE) -> DeploymentsConfig:
+    """Read and validate the deployments file; problems become one line naming the key."""
+    file = Path(path)
+    file = file if file.is_absolute() else REPO_ROOT / file
+    try:
+        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except OSError as error:
+        raise ServeConfigError(f"{file}: cannot read ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ServeConfigError(f"{file}: not valid YAML ({error})") from None
+    try:
+        return DeploymentsConfig.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "file"
+        problem = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        raise ServeConfigError(f"{file}: '{key}': {problem}") from None
+
+
+class ServeArgs(BaseModel):
+    """Arguments of ``serving.app:build_app`` (``serve build``/``serve run`` pass them from YAML)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    deployments_file: str = Field(DEFAULT_DEPLOYMENTS_FILE, description="Deployment resources file.")
+    settings: dict[str, Any] = Field(
+        default_factory=dict,
+        description="PlatformSettings overrides for every replica (empty: each replica reads configs + EFP_* env).",
+    )

@@ -1,0 +1,206 @@
+"""API keys: created once (the secret is shown once), stored as a hash, revocable.
+
+A key reads ``efp_<id>_<secret>``: the id is public (it appears in access logs and
+``efp keys list``), the secret is 32 random bytes and only its SHA-256 is stored; a
+random secret that long needs no slow password hash. With ``settings.database_url`` the
+keys live in PostgreSQL (migration 0004_api_keys.sql), else in ``<metadata>/api_keys.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal, Protocol
+
+from data.errors import NotFoundError, PlatformError
+from data.settings import PlatformSettings
+
+Role = Literal["viewer", "forecaster", "admin"]
+ROLE_RANK: dict[str, int] = {"viewer": 0, "forecaster": 1, "admin": 2}
+KEY_PREFIX = "efp_"
+
+
+class KeyRequestError(PlatformError):
+    """A key request is malformed (bad role or name)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: str
+    name: str
+    role: Role
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    rate_limit_per_minute: int | None = None
+
+    def public(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+            "rate_limit_per_minute": self.rate_limit_per_minute,
+        }
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_key(key: str) -> tuple[str, str] | None:
+    """``efp_<id>_<secret>`` -> (id, secret); None when the text is not shaped like a key."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    key_id, sep, secret = key[len(KEY_PREFIX):].partition("_")
+    if not sep or not key_id or not secret:
+        return None
+    return key_id, secret
+
+
+class KeyStore(Protocol):
+    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None) -> tuple[ApiKey, str]: ...
+    def list(self) -> list[ApiKey]: ...
+    def revoke(self, key_id: str) -> ApiKey: ...
+    def get(self, key_id: str) -> ApiKey | None: ...
+
+
+def _new_key(name: str, role: str, rate_limit_per_minute: int | None) -> tuple[ApiKey, str]:
+    if role not in ROLE_RANK:
+        raise KeyRequestError(f"role: '{role}' is not one of {', '.join(ROLE_RANK)}")
+    if not name.strip():
+        raise KeyRequestError("name: must not be empty")
+    if rate_limit_per_minute is not None and rate_limit_per_minute <= 0:
+        raise KeyRequestError("rate_limit_per_minute: must be positive")
+    key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32).replace("_", "-")
+    record = ApiKey(key_id, name.strip(), role, hash_secret(secret), datetime.now(timezone.utc), None, rate_limit_per_minute)  # type: ignore[arg-type]
+    return record, f"{KEY_PREFIX}{key_id}_{secret}"
+
+
+def verify(record: ApiKey | None, secret: str) -> bool:
+    """True when the key exists, is not revoked, and the secret matches (constant time)."""
+    return record is not None and record.revoked_at is None and hmac.compare_digest(record.key_hash, hash_secret(secret))
+
+
+class FileKeyStore:
+    """Keys in a JSON file beside the lake (embedded default); writes are atomic renames."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._cache: tuple[float, dict[str, ApiKey]] | None = None
+
+    def _read(self) -> dict[str, ApiKey]:
+        try:
+            mtime = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return {}
+        if self._cache is not None and self._cache[0] == mtime:
+            return self._cache[1]
+        rows = json.loads(self._path.read_text(encoding="utf-8"))
+        keys = {
+            row["id"]: ApiKey(
+                row["id"], row["name"], row["role"], row["key_hash"], datetime.fromisoformat(row["created_at"]),
+                datetime.fromisoformat(row["revoked_at"]) if row.get("revoked_at") else None, row.get("rate_limit_per_minute"),
+            )
+            for row in rows
+        }
+        self._cache = (mtime, keys)
+        return keys
+
+    def _write(self, keys: dict[str, ApiKey]) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        rows = [
+            {**k.public(), "key_hash": k.key_hash, "created_at": k.created_at.isoformat(),
+             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
+            for k in keys.values()
+        ]
+        tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        tmp.replace(self._path)
+        self._cache = None
+
+    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None) -> tuple[ApiKey, str]:
+        record, key = _new_key(name, role, rate_limit_per_minute)
+        with self._lock:
+            keys = dict(self._read())
+            keys[record.id] = record
+            self._write(keys)
+        return record, key
+
+    def list(self) -> list[ApiKey]:
+        return sorted(self._read().values(), key=lambda k: k.created_at)
+
+    def get(self, key_id: str) -> ApiKey | None:
+        return self._read().get(key_id)
+
+    def revoke(self, key_id: str) -> ApiKey:
+        with self._lock:
+            keys = dict(self._read())
+            if key_id not in keys:
+                raise NotFoundError(f"unknown API key id '{key_id}'")
+            old = keys[key_id]
+            keys[key_id] = ApiKey(old.id, old.name, old.role, old.key_hash, old.created_at,
+                                  old.revoked_at or datetime.now(timezone.utc), old.rate_limit_per_minute)
+            self._write(keys)
+        return keys[key_id]
+
+
+class PostgresKeyStore:
+    """Keys in the ``api_keys`` table; the migration is applied on first use (idempotent)."""
+
+    _COLUMNS = "id, name, role, key_hash, created_at, revoked_at, rate_limit_per_minute"
+
+    def __init__(self, url: str) -> None:
+        from data.stores.postgres.migrations import migrate
+        from data.stores.postgres.pool import get_pool
+
+        migrate(url)
+        self._pool = get_pool(url)
+
+    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None) -> tuple[ApiKey, str]:
+        record, key = _new_key(name, role, rate_limit_per_minute)
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO api_keys (id, name, role, key_hash, created_at, rate_limit_per_minute) VALUES (%s, %s, %s, %s, %s, %s)",
+                (record.id, record.name, record.role, record.key_hash, record.created_at, rate_limit_per_minute),
+            )
+        return record, key
+
+    def list(self) -> list[ApiKey]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY created_at").fetchall()
+        return [ApiKey(*row) for row in rows]
+
+    def get(self, key_id: str) -> ApiKey | None:
+        with self._pool.connection() as conn:
+            row = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id = %s", (key_id,)).fetchone()
+        return ApiKey(*row) if row else None
+
+    def revoke(self, key_id: str) -> ApiKey:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = %s RETURNING {self._COLUMNS}",
+                (key_id,),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"unknown API key id '{key_id}'")
+        return ApiKey(*row)
+
+
+def open_key_store(settings: PlatformSettings) -> KeyStore:
+    """PostgreSQL when configured, else the metadata folder."""
+    if settings.database_url:
+        return PostgresKeyStore(settings.database_url)
+    return FileKeyStore(settings.metadata_dir / "api_keys.json")

@@ -1,0 +1,95 @@
+"""The registry as the service sees it: which version answers a city, and its loaded bundle.
+
+Resolutions are cached per replica and dropped whenever the registry's production token
+changes, so a promotion reaches every request within one poll period without a registry
+read per request. Bundles are loaded by version; serving never reads file paths itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from data.settings import PlatformSettings
+from serving.schemas import ModelOut
+
+
+class ModelDirectory:
+    """Thread-safe, cached view of ``training.registry`` for one replica."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        from training.registry import open_registry
+
+        self._registry = open_registry(settings)
+        self._resolved: dict[tuple[str, str | None], Any] = {}
+        self._lock = threading.Lock()
+        self.token: str | None = None
+
+    def resolve(self, city: str, version: str | None) -> Any:
+        """ModelVersion answering ``city`` (NotFoundError when none, or the version does not cover it)."""
+        key = (city, version)
+        with self._lock:
+            found = self._resolved.get(key)
+        if found is None:
+            found = self._registry.resolve(city, version)
+            with self._lock:
+                self._resolved[key] = found
+        return found
+
+    def read_token(self) -> str:
+        return self._registry.production_token()
+
+    def apply_token(self, token: str) -> bool:
+        """Adopt ``token``; when it differs from the last one, drop cached resolutions and return True."""
+        with self._lock:
+            changed = self.token is not None and token != self.token
+            self.token = token
+            if changed:
+                self._resolved.clear()
+        return changed
+
+    def production_versions(self) -> set[str]:
+        return {v.version for v in self._registry.list_versions() if v.stage == "production"}
+
+    def list(self) -> list[ModelOut]:
+        return [
+            ModelOut(version=v.version, cities=v.cities, stage=v.stage, production_for=v.production_cities, created_at=v.created_at)
+            for v in self._registry.list_versions()
+        ]
+
+    def promote(self, version: str, *, force: bool) -> Any:
+        return self._registry.promote(version, force=force)
+
+    def fetch(self, version: str) -> Any:
+        return self._registry.fetch(version)
+
+
+class BundleCache:
+    """Loaded bundles by version (LRU), loaded once even under concurrent first requests."""
+
+    def __init__(self, settings: PlatformSettings, directory: ModelDirectory | None = None, size: int = 3) -> None:
+        self._settings = settings
+        self._directory = directory
+        self._size = size
+        self._bundles: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, version: str) -> Any:
+        from training.bundle import load_bundle
+
+        with self._lock:
+            if version in self._bundles:
+                self._bundles.move_to_end(version)
+                return self._bundles[version]
+            directory = self._directory or ModelDirectory(self._settings)
+            self._directory = directory
+            bundle = load_bundle(directory.fetch(version))
+            self._bundles[version] = bundle
+            while len(self._bundles) > self._size:
+                self._bundles.popitem(last=False)
+            return bundle
+
+    async def aget(self, version: str) -> Any:
+        return await asyncio.to_thread(self.get, version)

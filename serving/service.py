@@ -1,0 +1,155 @@
+"""The forecast service behind the HTTP routes: resolve the model version, check the
+request against it, answer from the cache or the engine, and watch the registry.
+
+It knows nothing of HTTP (the routes in serving/api.py map its errors to status codes)
+and nothing of Ray (the engine is either the Serve graph or the in-process ensemble).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+from data.catalogue import Catalogue, City
+from data.settings import PlatformSettings
+from serving.cache import ResponseCache, cache_key
+from serving.engine import EngineResult, ForecastEngine, ForecastJob
+from serving.metrics import ServiceMetrics
+from serving.models import ModelDirectory
+from serving.schemas import QUANTILE_FIELDS, ALLOWED_QUANTILES, FieldError, ForecastRequest, horizon_steps
+
+log = logging.getLogger("efp.serving")
+
+
+def default_start(city: City, now: datetime | None = None) -> pd.Timestamp:
+    """Next day 00:00 in the city's timezone, as UTC."""
+    local_now = pd.Timestamp(now or datetime.now(timezone.utc)).tz_convert(city.tz)
+    return (local_now.normalize() + pd.Timedelta(days=1)).tz_convert("UTC")
+
+
+def request_start(city: City, start: datetime | None, resolution_minutes: int) -> pd.Timestamp:
+    """The request's start in UTC (naive = city local time), checked to sit on a block boundary."""
+    if start is None:
+        return default_start(city)
+    stamp = pd.Timestamp(start)
+    stamp = stamp.tz_localize(city.tz) if stamp.tzinfo is None else stamp
+    stamp = stamp.tz_convert("UTC")
+    if stamp.value % (resolution_minutes * 60 * 10**9):
+        raise FieldError("start", f"{start.isoformat()} is not on a {resolution_minutes}-minute block boundary")
+    return stamp
+
+
+class ForecastService:
+    def __init__(self, settings: PlatformSettings, engine: ForecastEngine, directory: ModelDirectory,
+                 catalogue: Catalogue, cache: ResponseCache, metrics: ServiceMetrics, *, reload_poll_s: float = 0.5) -> None:
+        self.settings, self.engine, self.directory = settings, engine, directory
+        self.catalogue, self.cache, self.metrics = catalogue, cache, metrics
+        self._poll = reload_poll_s
+        self._watcher: asyncio.Task | None = None
+
+    # -- forecasts ------------------------------------------------------------------------
+    async def forecast(self, request: ForecastRequest, *, use_cache: bool = True) -> dict[str, Any]:
+        city = self.catalogue.get(request.city)
+        version = await asyncio.to_thread(self.directory.resolve, city.code, request.model_version)
+        steps = horizon_steps(request.horizon, version.resolution_minutes)
+        start = request_start(city, request.start, version.resolution_minutes)
+        quantiles = request.quantiles or list(ALLOWED_QUANTILES)
+        weather = [p.model_dump(mode="json", exclude_none=True) for p in request.weather] if request.weather else None
+        self._check_weather(weather, start, steps, version.resolution_minutes)
+        key = cache_key(self.cache.prefix, city=city.code, start=start.isoformat(), horizon=steps, quantiles=quantiles,
+                        model_version=version.version, weather=weather)
+        if use_cache:
+            hit = await self.cache.get(key)
+            if hit is not None:
+                return {**hit, "cached": True}
+        result = await self.engine.run(ForecastJob(version.version, city.code, start, steps, weather))
+        body = self._response(city, version, result, quantiles)
+        if result.degraded:
+            self.metrics.degraded.inc()
+            for member in result.members:
+                if not member.used:
+                    self.metrics.member_failures.labels(member.name, "timeout" if member.reason == "timed out" else "error").inc()
+        elif use_cache:
+            await self.cache.set(key, body)  # a degraded answer is never cached
+        return body
+
+    @staticmethod
+    def _check_weather(weather: list[dict[str, Any]] | None, start: pd.Timestamp, steps: int, resolution: int) -> None:
+        if not weather:
+            return
+        end = start + pd.Timedelta(minutes=steps * resolution)
+        earliest = start - pd.Timedelta(days=30)
+        for index, point in enumerate(weather):
+            ts = pd.Timestamp(point["ts"])
+            ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+            if not earliest <= ts < end:
+                raise FieldError(f"weather.{index}.ts", f"{point['ts']} is outside the forecast window (up to {end.isoformat()})")
+
+    def _response(self, city: City, version: Any, result: EngineResult, quantiles: list[float]) -> dict[str, Any]:
+        columns = [(QUANTILE_FIELDS[q], ALLOWED_QUANTILES.index(q)) for q in quantiles]
+        stamps = [ts.isoformat() for ts in pd.DatetimeIndex(result.timestamps).tz_convert(city.tz)]
+        rows = result.quantiles.tolist()
+        points = [{"ts": ts, **{name: row[i] for name, i in columns}} for ts, row in zip(stamps, rows)]
+        return {
+            "city": city.code,
+            "issued_at": datetime.now(timezone.utc).isoformat(),
+            "resolution_minutes": version.resolution_minutes,
+            "model_version": version.version,
+            "degraded": result.degraded,
+            "cached": False,
+            "points": points,
+            "members": [m.model_dump() for m in result.members],
+        }
+
+    # -- hot reload -----------------------------------------------------------------------
+    async def check_registry(self) -> bool:
+        """One poll: on a new production token warm the new versions, then switch and purge."""
+        token = await asyncio.to_thread(self.directory.read_token)
+        if self.directory.token is None:
+            self.directory.apply_token(token)
+            return False
+        if token == self.directory.token:
+            return False
+        for version in await asyncio.to_thread(self.directory.production_versions):
+            try:
+                await asyncio.wait_for(self.engine.warm(version), timeout=60)
+            except Exception as error:  # warming is an optimisation; requests load on demand
+                log.warning("could not warm model version %s: %s", version, error)
+        changed = self.directory.apply_token(token)
+        if changed:
+            dropped = await self.cache.purge()
+            self.metrics.reloads.inc()
+            log.info("production models changed: now serving the new versions; %d cached forecasts dropped", dropped)
+        return changed
+
+    async def _watch(self) -> None:
+        while True:
+            try:
+                await self.check_registry()
+            except Exception as error:  # a registry hiccup must not stop the watcher
+                log.warning("registry watch failed: %s", error)
+            await asyncio.sleep(self._poll)
+
+    def start(self) -> None:
+        if self._watcher is None:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+
+    async def ready(self) -> tuple[bool, str]:
+        try:
+            await asyncio.to_thread(self.directory.read_token)
+            models = await asyncio.to_thread(self.directory.list)
+        except Exception as error:
+            return False, f"registry unreachable: {error}"
+        if not models:
+            return False, "no model version registered; run `efp train`"
+        return True, f"{len(models)} model version(s) registered"
+

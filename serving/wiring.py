@@ -1,0 +1,43 @@
+"""Assemble one service state from settings: Redis (or in-process) cache and rate limiter,
+key store, registry view, catalogue and metrics. The Serve ingress and the in-process app
+use the same function, so they cannot be wired differently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from data.catalogue import load_catalogue
+from data.settings import PlatformSettings
+from serving.api import ServiceState
+from serving.auth import Authenticator
+from serving.cache import ResponseCache, redis_client
+from serving.engine import ForecastEngine, LocalEngine
+from serving.keys import open_key_store
+from serving.metrics import ServiceMetrics
+from serving.models import BundleCache, ModelDirectory
+from serving.ratelimit import RateLimiter
+from serving.service import ForecastService
+
+
+def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
+                reload_poll_s: float = 0.5) -> ServiceState:
+    metrics = ServiceMetrics()
+    client = redis_client(settings.redis_url)
+    directory = ModelDirectory(settings)
+    service = ForecastService(
+        settings, engine_factory(directory), directory, load_catalogue(settings),
+        ResponseCache(client, settings.redis_prefix, settings.serve.cache_ttl_s, metrics), metrics,
+        reload_poll_s=reload_poll_s,
+    )
+    keys = open_key_store(settings) if settings.auth_enabled else None
+    return ServiceState(settings, service, Authenticator(settings, keys), RateLimiter(client, settings.redis_prefix, metrics), keys, metrics)
+
+
+def local_state(settings: PlatformSettings, *, reload_poll_s: float = 0.5, feature_cache_size: int = 512) -> ServiceState:
+    """The service over the in-process engine (no Ray): tests of the HTTP layer, the benchmark floor."""
+    return build_state(
+        settings,
+        lambda directory: LocalEngine(settings, BundleCache(settings, directory), feature_cache_size=feature_cache_size),
+        reload_poll_s=reload_poll_s,
+    )
