@@ -61,7 +61,7 @@ def test_local_register_list_fetch_verified(settings: PlatformSettings, tmp_path
     assert (folder / "members" / "xgboost.json").read_bytes() == b"weights" * 100
     assert (folder / MANIFEST_NAME).is_file()
     later = registry.register(make_bundle(tmp_path / "b2"), info(["DEL"]))
-    assert [v.version for v in registry.list_versions()] == sorted([version.version, later.version])
+    assert [v.version for v in registry.list_versions()] == [version.version, later.version]
     assert [v.version for v in registry.list_versions(city="MUM")] == [version.version]
     assert (settings.registry_path / "index.json").is_file()
     with pytest.raises(NotFoundError, match="not registered"):
@@ -180,3 +180,15 @@ def test_postgres_index_holds_the_production_history(pg_settings: PlatformSettin
         rows = conn.execute("SELECT city, version, rolled_back_at FROM registry_production").fetchall()
     assert rows == [("DEL", version, None)]
     assert not (pg_settings.registry_path / "index.json").exists()
+
+
+def test_a_trainer_may_choose_the_version_id(settings: PlatformSettings, tmp_path: Path) -> None:
+    from training.registry import new_version_id
+
+    registry = open_registry(settings)
+    chosen = new_version_id()
+    assert registry.register(make_bundle(tmp_path / "a"), info(["DEL"]), version=chosen).version == chosen
+    with pytest.raises(ConflictError, match="already registered"):
+        registry.register(make_bundle(tmp_path / "b"), info(["DEL"]), version=chosen)
+    with pytest.raises(ConflictError, match="not of the form"):
+        registry.register(make_bundle(tmp_path / "c"), info(["DEL"]), version="../evil")

@@ -80,7 +80,7 @@ class JsonIndex:
         return self._state()["versions"].get(version)
 
     def all(self) -> list[dict[str, Any]]:
-        return sorted(self._state()["versions"].values(), key=lambda r: r["version"])
+        return sorted(self._state()["versions"].values(), key=lambda r: (r["created_at"], r["version"]))
 
     def events(self) -> list[ProductionEvent]:
         return [ProductionEvent.model_validate(e) for e in self._state()["production"]]

@@ -37,7 +37,7 @@ class PostgresIndex:
 
     def all(self) -> list[dict[str, Any]]:
         with self.pool.connection() as conn:
-            return [row[0] for row in conn.execute("SELECT record FROM registry_versions ORDER BY version")]
+            return [row[0] for row in conn.execute("SELECT record FROM registry_versions ORDER BY created_at, version")]
 
     def events(self) -> list[ProductionEvent]:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:

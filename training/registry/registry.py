@@ -10,6 +10,7 @@ restores each city's previous production.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import subprocess
 from datetime import datetime, timezone
@@ -48,6 +49,9 @@ class PromotionResult(BaseModel):
     checks: list[CheckResult]
 
 
+VERSION_PATTERN = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+
+
 def new_version_id(now: datetime | None = None) -> str:
     """Sortable by registration time (UTC, second precision), unique by a random suffix."""
     now = now or datetime.now(timezone.utc)
@@ -67,12 +71,20 @@ class ModelRegistry:
         self.settings, self.artifacts, self.index = settings, artifacts, index
 
     # -- writing ---------------------------------------------------------------------
-    def register(self, bundle_dir: Path, info: VersionInfo) -> ModelVersion:
-        """Store the bundle's files with a SHA-256 manifest and index it as a candidate."""
+    def register(self, bundle_dir: Path, info: VersionInfo, *, version: str | None = None) -> ModelVersion:
+        """Store the bundle's files with a SHA-256 manifest and index it as a candidate.
+
+        ``version`` lets a trainer that writes the id into the bundle itself choose it first
+        (``new_version_id()``); otherwise one is made here.
+        """
         bundle_dir = Path(bundle_dir)
         if not bundle_dir.is_dir() or not any(p.is_file() for p in bundle_dir.rglob("*")):
             raise NotFoundError(f"bundle folder {bundle_dir} does not exist or holds no files")
-        version = new_version_id()
+        if version is not None and not VERSION_PATTERN.fullmatch(version):
+            raise ConflictError(f"model version id {version!r} is not of the form 20261126T153012Z-1a2b3c")
+        version = version or new_version_id()
+        if self.index.get(version) is not None:
+            raise ConflictError(f"model version {version} is already registered")
         manifest = build_manifest(bundle_dir, version)
         uri = self.artifacts.put(version, bundle_dir, manifest)
         record: dict[str, Any] = info.model_dump(mode="json")
@@ -151,7 +163,7 @@ class ModelRegistry:
         return self._with_stage(record, current_production(events), {e.version for e in events})
 
     def list_versions(self, city: str | None = None) -> list[ModelVersion]:
-        """Versions oldest first, optionally only those covering ``city``."""
+        """Versions oldest first (by registration time), optionally only those covering ``city``."""
         events = self.index.events()
         current, promoted = current_production(events), {e.version for e in events}
         versions = [self._with_stage(r, current, promoted) for r in self.index.all()]
