@@ -1,0 +1,212 @@
+"""Metadata beside the time series: ingestion runs, quarantined rows, series resolutions,
+the city catalogue (mirrored), and alerts raised by the monitoring job.
+
+``MetadataStore`` is what the pipeline, the CLI and the monitor use; ``FileMetadataStore``
+is the embedded default (JSON-lines, JSON and Parquet files under ``metadata_dir``), and
+``data.stores.postgres.metadata.PostgresMetadataStore`` keeps the same things in tables.
+Files are appended or replaced atomically (write temp, rename) so that a crash never
+leaves half a record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+
+from data.catalogue import Catalogue, City
+from data.records import IngestSummary
+
+QUARANTINE_COLUMNS = ("run_id", "line", "city", "ts", "field", "reason", "raw")
+ALERT_SEVERITIES = ("info", "warning", "critical")
+
+
+@runtime_checkable
+class MetadataStore(Protocol):
+    def record_run(self, summary: IngestSummary, started_at: datetime, finished_at: datetime) -> None: ...
+
+    def add_quarantine(self, run_id: str, frame: pd.DataFrame) -> int: ...
+
+    def quarantine(self, city: str | None = None, limit: int = 1000) -> pd.DataFrame:
+        """Quarantined rows, newest run first."""
+        ...
+
+    def quarantine_counts(self) -> dict[str, int]:
+        """Quarantined rows per city, over all runs."""
+        ...
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Ingestion runs, newest first (the summary fields plus started_at/finished_at)."""
+        ...
+
+    def set_resolution(self, city: str, minutes: int) -> None: ...
+
+    def resolution(self, city: str) -> int | None: ...
+
+    def upsert_city(self, city: City) -> None: ...
+
+    def cities(self) -> list[City]: ...
+
+    def add_alert(
+        self, kind: str, message: str, *, city: str | None = None, severity: str = "warning",
+        details: dict[str, Any] | None = None,
+    ) -> int: ...
+
+    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+
+def normalise_quarantine(run_id: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Quarantine rows with every contract column, as strings where the source gave anything."""
+    out = pd.DataFrame(index=range(len(frame)))
+    out["run_id"] = run_id
+    out["line"] = pd.to_numeric(frame["line"], errors="coerce").astype("Int64").to_numpy() if "line" in frame else pd.NA
+    for name in ("city", "field", "reason", "raw"):
+        out[name] = frame[name].astype("string").to_numpy() if name in frame else pd.NA
+    out["reason"] = out["reason"].fillna("rejected")
+    out["ts"] = pd.to_datetime(frame["ts"], utc=True, errors="coerce").to_numpy() if "ts" in frame else pd.NaT
+    out["ts"] = pd.to_datetime(out["ts"], utc=True)
+    return out[list(QUARANTINE_COLUMNS)]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class FileMetadataStore:
+    """Metadata as files: ``runs.jsonl``, ``quarantine/<run>.parquet``, ``resolution.json``,
+    ``alerts.jsonl``; cities live in the catalogue overlay (``cities.yaml``) that
+    ``data.catalogue`` already keeps in the same folder."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _append(self, name: str, record: dict[str, Any]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, default=str) + "\n"
+        with self._lock, open(self.root / name, "a", encoding="utf-8") as handle:
+            handle.write(line)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _lines(self, name: str) -> list[dict[str, Any]]:
+        path = self.root / name
+        if not path.exists():
+            return []
+        records = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                records.append(json.loads(line))
+        return records
+
+    def _write_json(self, name: str, payload: Any) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        temp = self.root / f".{name}.{uuid.uuid4().hex}.tmp"
+        temp.write_text(json.dumps(payload, indent=2, sort_keys=True), encoding="utf-8")
+        os.replace(temp, self.root / name)
+
+    def _read_json(self, name: str) -> Any:
+        path = self.root / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    # ------------------------------------------------------------------- runs
+    def record_run(self, summary: IngestSummary, started_at: datetime, finished_at: datetime) -> None:
+        record = summary.model_dump(mode="json")
+        record.update(started_at=started_at.isoformat(), finished_at=finished_at.isoformat())
+        self._append("runs.jsonl", record)
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(reversed(self._lines("runs.jsonl")))[:limit]
+
+    # ------------------------------------------------------------- quarantine
+    def add_quarantine(self, run_id: str, frame: pd.DataFrame) -> int:
+        if frame is None or frame.empty:
+            return 0
+        rows = normalise_quarantine(run_id, frame)
+        folder = self.root / "quarantine"
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        temp = folder / f".{run_id}.tmp"
+        rows.to_parquet(temp, index=False)
+        os.replace(temp, folder / f"{stamp}_{run_id}.parquet")
+        return len(rows)
+
+    def _quarantine_files(self) -> list[Path]:
+        folder = self.root / "quarantine"
+        return sorted(folder.glob("*.parquet"), reverse=True) if folder.is_dir() else []
+
+    def quarantine(self, city: str | None = None, limit: int = 1000) -> pd.DataFrame:
+        parts, count = [], 0
+        for path in self._quarantine_files():
+            part = pd.read_parquet(path)
+            if city is not None:
+                part = part[part["city"] == city.upper()]
+            parts.append(part)
+            count += len(part)
+            if count >= limit:
+                break
+        if not parts:
+            return normalise_quarantine("", pd.DataFrame())
+        return pd.concat(parts, ignore_index=True).head(limit)
+
+    def quarantine_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for path in self._quarantine_files():
+            cities = pd.read_parquet(path, columns=["city"])["city"].fillna("?")
+            for code, number in cities.value_counts().items():
+                counts[str(code)] = counts.get(str(code), 0) + int(number)
+        return counts
+
+    # ------------------------------------------------------------- resolution
+    def set_resolution(self, city: str, minutes: int) -> None:
+        with self._lock:
+            table = self._read_json("resolution.json")
+            table[city.upper()] = int(minutes)
+            self._write_json("resolution.json", table)
+
+    def resolution(self, city: str) -> int | None:
+        value = self._read_json("resolution.json").get(city.upper())
+        return int(value) if value is not None else None
+
+    # ----------------------------------------------------------------- cities
+    def _overlay(self) -> Catalogue:
+        # The user's cities are the catalogue overlay kept in this same folder.
+        overlay = self.root / "cities.yaml"
+        return Catalogue(overlay, overlay)
+
+    def upsert_city(self, city: City) -> None:
+        catalogue = self._overlay()
+        if city.code not in catalogue or catalogue.get(city.code) != city:
+            catalogue.add(city, replace=True)
+
+    def cities(self) -> list[City]:
+        return list(self._overlay())
+
+    # ----------------------------------------------------------------- alerts
+    def add_alert(
+        self, kind: str, message: str, *, city: str | None = None, severity: str = "warning",
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        if severity not in ALERT_SEVERITIES:
+            raise ValueError(f"severity must be one of {ALERT_SEVERITIES}")
+        with self._lock:
+            alert_id = len(self._lines("alerts.jsonl")) + 1
+        self._append(
+            "alerts.jsonl",
+            {"id": alert_id, "created_at": _now(), "city": city.upper() if city else None, "kind": kind, "severity": severity,
+             "message": message, "details": details or {}, "acknowledged": False},
+        )
+        return alert_id
+
+    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        records = list(reversed(self._lines("alerts.jsonl")))
+        if city is not None:
+            records = [r for r in records if r.get("city") == city.upper()]
+        return records[:limit]

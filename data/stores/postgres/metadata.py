@@ -1,0 +1,142 @@
+"""Metadata in PostgreSQL (tables of migration 0002): runs, quarantine, resolutions, cities, alerts.
+
+The same ``MetadataStore`` as the files beside the lake, so the pipeline and the CLI never
+ask which is configured. Quarantined rows go in with COPY: a bad file can reject many
+thousands of rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from data.catalogue import City
+from data.records import IngestSummary
+from data.stores.metadata import ALERT_SEVERITIES, QUARANTINE_COLUMNS, normalise_quarantine
+from data.stores.postgres.pool import get_pool
+
+
+class PostgresMetadataStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _pool(self):
+        return get_pool(self.url)
+
+    # ------------------------------------------------------------------- runs
+    def record_run(self, summary: IngestSummary, started_at: datetime, finished_at: datetime) -> None:
+        with self._pool().connection() as conn:
+            conn.execute(
+                "INSERT INTO ingestion_runs (run_id, source, path, cities, started_at, finished_at, input_rows,"
+                " accepted, repaired, rejected, inserted, unchanged, updated, summary)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (run_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, summary = EXCLUDED.summary",
+                (
+                    summary.run_id, summary.source, summary.path, summary.cities, started_at, finished_at,
+                    summary.input_rows, summary.accepted, summary.repaired, summary.rejected,
+                    summary.inserted, summary.unchanged, summary.updated, Jsonb(summary.model_dump(mode="json")),
+                ),
+            )
+
+    def runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self._pool().connection() as conn:
+            rows = conn.execute(
+                "SELECT summary, started_at, finished_at FROM ingestion_runs ORDER BY started_at DESC LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [{**row[0], "started_at": row[1].isoformat(), "finished_at": row[2].isoformat()} for row in rows]
+
+    # ------------------------------------------------------------- quarantine
+    def add_quarantine(self, run_id: str, frame: pd.DataFrame) -> int:
+        if frame is None or frame.empty:
+            return 0
+        rows = normalise_quarantine(run_id, frame)
+        records = [
+            tuple(None if pd.isna(value) else value for value in row)
+            for row in rows.itertuples(index=False, name=None)
+        ]
+        with self._pool().connection() as conn, conn.cursor() as cur:
+            with cur.copy(f"COPY quarantine ({', '.join(QUARANTINE_COLUMNS)}) FROM STDIN") as copy:
+                for record in records:
+                    copy.write_row(record)
+        return len(records)
+
+    def quarantine(self, city: str | None = None, limit: int = 1000) -> pd.DataFrame:
+        where, params = ("WHERE city = %s", [city.upper()]) if city else ("", [])
+        with self._pool().connection() as conn:
+            rows = conn.execute(
+                f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine {where} ORDER BY id DESC LIMIT %s",
+                [*params, limit],
+            ).fetchall()
+        return normalise_quarantine("", pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS))).assign(
+            run_id=[row[0] for row in rows]
+        )
+
+    def quarantine_counts(self) -> dict[str, int]:
+        with self._pool().connection() as conn:
+            rows = conn.execute("SELECT coalesce(city, '?'), count(*) FROM quarantine GROUP BY 1").fetchall()
+        return {str(code): int(count) for code, count in rows}
+
+    # ------------------------------------------------------------- resolution
+    def set_resolution(self, city: str, minutes: int) -> None:
+        with self._pool().connection() as conn:
+            conn.execute(
+                "INSERT INTO series_resolution (city, minutes) VALUES (%s, %s)"
+                " ON CONFLICT (city) DO UPDATE SET minutes = EXCLUDED.minutes, updated_at = now()",
+                (city.upper(), int(minutes)),
+            )
+
+    def resolution(self, city: str) -> int | None:
+        with self._pool().connection() as conn:
+            row = conn.execute("SELECT minutes FROM series_resolution WHERE city = %s", (city.upper(),)).fetchone()
+        return int(row[0]) if row else None
+
+    # ----------------------------------------------------------------- cities
+    def upsert_city(self, city: City) -> None:
+        fields = city.model_dump()
+        with self._pool().connection() as conn:
+            conn.execute(
+                "INSERT INTO cities (code, name, country, subdivision, latitude, longitude, timezone, peak_mw)"
+                " VALUES (%(code)s, %(name)s, %(country)s, %(subdivision)s, %(latitude)s, %(longitude)s,"
+                " %(timezone)s, %(peak_mw)s)"
+                " ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, country = EXCLUDED.country,"
+                " subdivision = EXCLUDED.subdivision, latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,"
+                " timezone = EXCLUDED.timezone, peak_mw = EXCLUDED.peak_mw, updated_at = now()",
+                fields,
+            )
+
+    def cities(self) -> list[City]:
+        with self._pool().connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT code, name, country, subdivision, latitude, longitude, timezone, peak_mw FROM cities ORDER BY code"
+            )
+            return [City.model_validate(row) for row in cur.fetchall()]
+
+    # ----------------------------------------------------------------- alerts
+    def add_alert(
+        self, kind: str, message: str, *, city: str | None = None, severity: str = "warning",
+        details: dict[str, Any] | None = None,
+    ) -> int:
+        if severity not in ALERT_SEVERITIES:
+            raise ValueError(f"severity must be one of {ALERT_SEVERITIES}")
+        with self._pool().connection() as conn:
+            row = conn.execute(
+                "INSERT INTO alerts (city, kind, severity, message, details) VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                (city.upper() if city else None, kind, severity, message, Jsonb(details or {})),
+            ).fetchone()
+        return int(row[0])
+
+    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        where, params = ("WHERE city = %s", [city.upper()]) if city else ("", [])
+        with self._pool().connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(
+                "SELECT id, created_at, city, kind, severity, message, details, acknowledged FROM alerts"
+                f" {where} ORDER BY id DESC LIMIT %s",
+                [*params, limit],
+            )
+            rows = cur.fetchall()
+        return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
