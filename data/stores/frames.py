@@ -35,6 +35,12 @@ SUPPLY_SCHEMA = pa.schema(
 )
 
 
+def utc_timestamp(value: pd.Timestamp | str) -> pd.Timestamp:
+    """A bound given by a caller as a UTC timestamp (naive means UTC)."""
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def _utc(values: pd.Series) -> pd.Series:
     series = pd.to_datetime(values, utc=True)
     return series.dt.as_unit("us")

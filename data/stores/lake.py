@@ -48,8 +48,8 @@ class LakeStore:
         city_dir = self.root / table / f"city={city}"
         if not city_dir.is_dir():
             return []
-        first = _utc(start).year if start is not None else None
-        last = (_utc(end) - pd.Timedelta(microseconds=1)).year if end is not None else None
+        first = frames.utc_timestamp(start).year if start is not None else None
+        last = (frames.utc_timestamp(end) - pd.Timedelta(microseconds=1)).year if end is not None else None
         files = []
         for year_dir in sorted(city_dir.glob("year=*")):
             year = int(year_dir.name.split("=", 1)[1])
@@ -166,9 +166,9 @@ class LakeStore:
             return schema.empty_table().to_pandas()
         filters: list[tuple[str, str, object]] = list(extra or [])
         if start is not None:
-            filters.append(("ts", ">=", _utc(start)))
+            filters.append(("ts", ">=", frames.utc_timestamp(start)))
         if end is not None:
-            filters.append(("ts", "<", _utc(end)))
+            filters.append(("ts", "<", frames.utc_timestamp(end)))
         parts = [pq.read_table(path, schema=schema, filters=filters or None) for path in files]
         result = pa.concat_tables(parts).to_pandas()
         return result.sort_values("ts", kind="stable").reset_index(drop=True)
@@ -198,8 +198,3 @@ def infer_resolution(ts: np.ndarray) -> int:
         return 15
     uniques, counts = np.unique(steps, return_counts=True)
     return int(uniques[np.argmax(counts)] // 60_000_000)
-
-
-def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -34,12 +34,16 @@ def test_without_timescaledb_the_series_are_range_partitioned(pg_clean_url):
 
 def test_hypertable_branch_is_chosen_by_the_extension_check():
     sql = (MIGRATIONS_DIR / "0001_timeseries.sql").read_text()
-    branch = sql.index("IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')")
-    otherwise = sql.index("ELSE", branch)
-    hypertable_part, partition_part = sql[branch:otherwise], sql[otherwise:sql.index("END IF", otherwise)]
-    assert "CREATE EXTENSION IF NOT EXISTS timescaledb" in hypertable_part
-    assert hypertable_part.count("create_hypertable(") == 2 and "PARTITION BY" not in hypertable_part
-    assert partition_part.count("PARTITION BY RANGE (ts)") == 2
+    assert "hypertables boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')" in sql
+    first_if = sql.index("IF hypertables THEN")
+    otherwise = sql.index("ELSE", first_if)
+    with_extension, without = sql[first_if:otherwise], sql[otherwise:sql.index("END IF", otherwise)]
+    assert "CREATE EXTENSION IF NOT EXISTS timescaledb" in with_extension and "layout := '';" in with_extension
+    assert "layout := 'PARTITION BY RANGE (ts)';" in without
+    assert sql.count(") %s$ddl$, layout);") == 2  # both tables take the chosen layout
+    second_if = sql.index("IF hypertables THEN", otherwise)
+    hypertable_calls = sql[second_if:sql.index("END IF", second_if)]
+    assert "create_hypertable('load', 'ts'" in hypertable_calls and "create_hypertable('weather', 'ts'" in hypertable_calls
 
 
 def test_partition_helper_is_a_no_op_on_plain_tables(pg_clean_url):

@@ -47,10 +47,6 @@ def _copy(cur: psycopg.Cursor, statement: str, payload: bytes) -> None:
             copy.write(payload[offset : offset + COPY_CHUNK_BYTES])
 
 
-def _utc(value: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
 
 class PostgresStore:
     """Time series in PostgreSQL, through the shared connection pool."""
@@ -207,10 +203,10 @@ class PostgresStore:
         where, params = ["city = %s"], [city.upper()]
         if start is not None:
             where.append("ts >= %s")
-            params.append(_utc(start).to_pydatetime())
+            params.append(frames.utc_timestamp(start).to_pydatetime())
         if end is not None:
             where.append("ts < %s")
-            params.append(_utc(end).to_pydatetime())
+            params.append(frames.utc_timestamp(end).to_pydatetime())
         if kind is not None:
             where.append("kind = %s")
             params.append(kind)

@@ -7,9 +7,17 @@
 -- (the store maps it back to NULL).
 
 DO $$
+DECLARE
+    hypertables boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb');
+    layout text;
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') THEN
+    IF hypertables THEN
         EXECUTE 'CREATE EXTENSION IF NOT EXISTS timescaledb';
+        layout := '';
+    ELSE
+        layout := 'PARTITION BY RANGE (ts)';
+    END IF;
+    EXECUTE format($ddl$
         CREATE TABLE IF NOT EXISTS load (
             city text NOT NULL,
             ts timestamptz NOT NULL,
@@ -18,7 +26,8 @@ BEGIN
             load_shedding boolean NOT NULL DEFAULT false,
             outlier boolean NOT NULL DEFAULT false,
             PRIMARY KEY (city, ts)
-        );
+        ) %s$ddl$, layout);
+    EXECUTE format($ddl$
         CREATE TABLE IF NOT EXISTS weather (
             city text NOT NULL,
             ts timestamptz NOT NULL,
@@ -32,33 +41,10 @@ BEGIN
             kind text NOT NULL CHECK (kind IN ('observed', 'forecast')),
             issued_at timestamptz NOT NULL DEFAULT '-infinity',
             PRIMARY KEY (city, ts, kind, issued_at)
-        );
+        ) %s$ddl$, layout);
+    IF hypertables THEN
         EXECUTE $sql$SELECT create_hypertable('load', 'ts', chunk_time_interval => interval '1 month', if_not_exists => true)$sql$;
         EXECUTE $sql$SELECT create_hypertable('weather', 'ts', chunk_time_interval => interval '1 month', if_not_exists => true)$sql$;
-    ELSE
-        CREATE TABLE IF NOT EXISTS load (
-            city text NOT NULL,
-            ts timestamptz NOT NULL,
-            load_mw double precision NOT NULL CHECK (load_mw >= 0),
-            imputed boolean NOT NULL DEFAULT false,
-            load_shedding boolean NOT NULL DEFAULT false,
-            outlier boolean NOT NULL DEFAULT false,
-            PRIMARY KEY (city, ts)
-        ) PARTITION BY RANGE (ts);
-        CREATE TABLE IF NOT EXISTS weather (
-            city text NOT NULL,
-            ts timestamptz NOT NULL,
-            temperature_c double precision,
-            relative_humidity_pct double precision,
-            dew_point_c double precision,
-            precipitation_mm double precision,
-            cloud_cover_pct double precision,
-            wind_speed_kmh double precision,
-            shortwave_radiation_wm2 double precision,
-            kind text NOT NULL CHECK (kind IN ('observed', 'forecast')),
-            issued_at timestamptz NOT NULL DEFAULT '-infinity',
-            PRIMARY KEY (city, ts, kind, issued_at)
-        ) PARTITION BY RANGE (ts);
     END IF;
 END
 $$;
