@@ -119,3 +119,34 @@ def pg_settings(tmp_path: Path, pg_clean_url: str) -> PlatformSettings:
         database_url=pg_clean_url,
         environment="test",
     )
+
+
+# --- training: a tiny real bundle for the evaluation and serving tests ------------------------
+class TinyBundle:
+    """What ``tiny_trained`` built: the bundle folder, settings whose lake holds its data, and its window."""
+
+    def __init__(self, bundle_dir: Path, settings: PlatformSettings, cities: list[str], data_start, data_end) -> None:
+        self.bundle_dir, self.settings, self.cities = bundle_dir, settings, cities
+        self.data_start, self.data_end = data_start, data_end  # UTC timestamps of the stored load
+
+
+@pytest.fixture(scope="session")
+def tiny_trained(tmp_path_factory: pytest.TempPathFactory) -> TinyBundle:
+    """A tiny REAL bundle (XGBoost, LSTM, Transformer fitted in-process, no Ray Train) over 2
+    cities x 45 days of synthetic data written to a temporary lake (through ``data.pipeline``
+    when it is available, else straight into the store). About 15 s.
+    """
+    import datetime as dt
+
+    from training.tiny import build_tiny_bundle
+
+    root = tmp_path_factory.mktemp("tiny_bundle")
+    tiny_settings = load_settings(data_dir=root / "var", registry_uri=str(root / "registry"), environment="test")
+    path, cities, start, end = build_tiny_bundle(tiny_settings, root / "bundle", ["DEL", "MUM"], dt.date(2024, 3, 1), 45)
+    return TinyBundle(path, tiny_settings, cities, start, end)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_dir(tiny_trained: TinyBundle) -> Path:
+    """Folder of the tiny real bundle (``training.bundle.load_bundle(tiny_bundle_dir)``)."""
+    return tiny_trained.bundle_dir

@@ -1,0 +1,74 @@
+"""Bundles: save/load round trip, monotone quantiles, ensemble weights and degraded forecasts."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.bundle import BundleError, load_bundle
+from training.ensemble import GLOBAL, WeightedEnsemble, fit_weights
+from training.inputs import NOTE_OBSERVED, build_forecast_input
+
+
+def _input(tiny_trained, bundle, city="DEL"):
+    start = (tiny_trained.data_end - pd.Timedelta(days=3)).tz_convert("Asia/Kolkata").normalize().tz_convert("UTC")
+    return build_forecast_input(tiny_trained.settings, city, start, bundle.preprocessor.horizon, bundle_or_preprocessor=bundle)
+
+
+def test_round_trip_gives_identical_forecasts(tiny_trained, tmp_path):
+    bundle = load_bundle(tiny_trained.bundle_dir)
+    inp = _input(tiny_trained, bundle)
+    first = bundle.forecast(inp)
+    copy = bundle.save(tmp_path / "copy")
+    again = load_bundle(copy).forecast(inp)
+    np.testing.assert_allclose(first.quantiles, again.quantiles, rtol=1e-6)
+    assert again.model_version == bundle.version and again.members_used == ["lstm", "transformer", "xgboost"]
+    assert load_bundle(copy).feature_schema_hash == bundle.feature_schema_hash
+    assert NOTE_OBSERVED in first.notes
+
+
+def test_quantiles_are_monotone_for_members_and_ensemble(tiny_trained):
+    bundle = load_bundle(tiny_trained.bundle_dir)
+    result = bundle.forecast(_input(tiny_trained, bundle, "MUM"))
+    assert result.quantiles.shape == (96, 3) and len(result.timestamps) == 96
+    for forecast in [result.quantiles, *result.member_forecasts.values()]:
+        assert (np.diff(forecast, axis=1) >= 0).all()
+        assert (forecast >= 0).all()
+
+
+def test_ensemble_weights_are_non_negative_and_sum_to_one(tiny_trained):
+    bundle = load_bundle(tiny_trained.bundle_dir)
+    for city, bands in bundle.ensemble.weights.items():
+        for band in bands:
+            assert all(w >= 0 for w in band.values()), city
+            assert sum(band.values()) == pytest.approx(1.0)
+    rng = np.random.default_rng(0)
+    y = rng.uniform(90, 110, (20, 8))
+    good = np.repeat(y[:, :, None], 3, axis=2)
+    bad = good * -1.0
+    weights = fit_weights({"good": good, "bad": bad}, y, np.ones_like(y, bool), bands=2)
+    assert all(band["good"] == pytest.approx(1.0) and band["bad"] == 0 for band in weights)
+
+
+def test_failed_member_is_left_out_renormalised_and_degraded(tiny_trained, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_trained.bundle_dir, broken)
+    bundle = load_bundle(broken)
+    inp = _input(tiny_trained, bundle)
+    # A member whose artifact works but whose predict fails at run time (e.g. a replica crash).
+    bundle.members["lstm"].net.head = None
+    result = bundle.forecast(inp)
+    assert result.degraded and "lstm" in result.members_failed and result.members_used == ["transformer", "xgboost"]
+    ensemble = WeightedEnsemble({GLOBAL: [{"a": 0.5, "b": 0.3, "c": 0.2}]})
+    ones = np.ones((4, 3))
+    combined, used = ensemble.combine("DEL", {"a": ones * 10, "c": ones * 20})
+    assert used == pytest.approx({"a": 0.5 / 0.7, "c": 0.2 / 0.7})
+    np.testing.assert_allclose(combined, 10 * 0.5 / 0.7 + 20 * 0.2 / 0.7)
+
+
+def test_a_folder_without_a_bundle_is_refused(tmp_path):
+    with pytest.raises(BundleError, match="bundle.json missing"):
+        load_bundle(tmp_path)

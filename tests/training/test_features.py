@@ -1,0 +1,90 @@
+"""The preprocessor: no leakage, serve-time == train-time features, local calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from data.catalogue import load_catalogue
+from training.api import ForecastInput
+from training.config import TrainConfig
+from training.data_prep import build_training_data
+from training.synthetic_frames import synthetic_frames
+
+CONFIG = TrainConfig.model_validate({"split": {"validation_days": 5, "test_days": 5}, "features": {"origins_per_day": 2}})
+
+
+@pytest.fixture(scope="module")
+def frames(request):
+    from data.settings import load_settings
+
+    catalogue = load_catalogue(load_settings(environment="test"))
+    cities = [catalogue.get("DEL"), catalogue.get("MUM")]
+    return cities, {c.code: synthetic_frames(c, dt.date(2023, 10, 1), 40, seed=3) for c in cities}
+
+
+def test_no_leakage_future_load_changes_nothing(frames):
+    cities, data = frames
+    prepared = build_training_data(cities, data, 15, CONFIG)
+    pre = prepared.preprocessor
+    load, weather = data["DEL"]
+    start, end = pd.Timestamp("2023-10-01", tz="UTC"), pd.Timestamp("2023-11-10", tz="UTC")
+    grid = pre.city_grid("DEL", load, weather, start, end)
+    origin = int(np.searchsorted(grid.ts, pd.Timestamp("2023-10-25 18:30", tz="UTC")))
+    before = pre.samples_at(grid, np.array([origin]))
+    issue = grid.ts[origin]
+    shifted = load.copy()
+    future = pd.to_datetime(shifted["ts"], utc=True) >= issue
+    shifted.loc[future, "load_mw"] = shifted.loc[future, "load_mw"] * 3.0 + 500.0  # wildly different future
+    after = pre.samples_at(pre.city_grid("DEL", shifted, weather, start, end), np.array([origin]))
+    np.testing.assert_array_equal(before.future, after.future)
+    np.testing.assert_array_equal(before.hist, after.hist)
+    np.testing.assert_array_equal(before.level, after.level)
+    assert not np.allclose(before.y, after.y)  # the targets did see the change: the perturbation was real
+
+
+def test_serve_time_features_equal_train_time_features(frames):
+    cities, data = frames
+    prepared = build_training_data(cities, data, 15, CONFIG)
+    pre = prepared.preprocessor
+    test = prepared.test
+    index = int(np.flatnonzero(test.cities == "MUM")[2])
+    issue = pd.Timestamp(test.origin[index]).tz_localize("UTC")
+    load, weather = data["MUM"]
+    inp = ForecastInput(city="MUM", start=issue, horizon=pre.horizon, resolution_minutes=15,
+                        history=load[pd.to_datetime(load["ts"], utc=True) < issue], weather=weather)
+    served = pre.features(inp).samples
+    np.testing.assert_allclose(served.future[0], test.future[index], rtol=1e-6, equal_nan=True)
+    np.testing.assert_allclose(served.hist[0], test.hist[index], rtol=1e-6)
+    assert served.level[0] == pytest.approx(test.level[index])
+
+
+def test_calendar_uses_local_time_and_state_holidays(frames):
+    cities, data = frames
+    pre = build_training_data(cities, data, 15, CONFIG).preprocessor
+    load, weather = data["DEL"]
+    grid = pre.city_grid("DEL", load, weather, pd.Timestamp("2023-10-01", tz="UTC"), pd.Timestamp("2023-11-10", tz="UTC"))
+    names = pre.feature_names
+    block = grid.cov[:, names.index("block_of_day")]
+    local_midnight = grid.ts.tz_convert("Asia/Kolkata")
+    assert block[(local_midnight.hour == 0) & (local_midnight.minute == 0)].max() == 0  # IST midnight is block 0
+    holiday = grid.cov[:, names.index("holiday")]
+    gandhi = (local_midnight.month == 10) & (local_midnight.day == 2)  # Gandhi Jayanti, national holiday
+    assert holiday[gandhi].min() == 1.0
+    assert grid.cov[:, names.index("days_to_holiday")][gandhi].max() == 0
+
+
+def test_missing_horizon_weather_is_filled_from_climatology_and_noted(frames):
+    cities, data = frames
+    pre = build_training_data(cities, data, 15, CONFIG).preprocessor
+    load, weather = data["DEL"]
+    issue = pd.Timestamp("2023-10-30 18:30", tz="UTC")
+    past = weather[pd.to_datetime(weather["ts"], utc=True) < issue]
+    inp = ForecastInput("DEL", issue, 96, 15, load[pd.to_datetime(load["ts"], utc=True) < issue], past)
+    features = pre.features(inp)
+    assert any("climatology" in note for note in features.notes)
+    temperature = features.samples.future[0, :, pre.feature_names.index("temperature_c")]
+    assert np.isfinite(temperature).all()

@@ -1,0 +1,1 @@
+"""The one preprocessor shared by training and serving: calendar, weather and load features."""

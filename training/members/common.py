@@ -1,0 +1,23 @@
+"""What all members share: turning scaled residual quantiles back into monotone MW."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from training.features.grid import Samples
+
+
+def to_mw(residual_q: np.ndarray, samples: Samples) -> np.ndarray:
+    """(n, H, 3) residual quantiles (scaled, relative to the level) -> MW, sorted per step, >= 0."""
+    scaled = residual_q + samples.level[:, None, None]
+    mw = scaled * samples.scale[:, None, None]
+    return np.maximum(np.sort(mw, axis=2), 0.0)
+
+
+def pinball(pred: np.ndarray, y: np.ndarray, mask: np.ndarray, quantiles=(0.1, 0.5, 0.9)) -> float:
+    """Mean pinball loss over masked entries; pred (..., 3), y (...)."""
+    q = np.asarray(quantiles)
+    diff = y[..., None] - pred
+    loss = np.maximum(q * diff, (q - 1) * diff)
+    loss = np.where(mask[..., None], loss, 0.0)
+    return float(loss.sum() / max(mask.sum() * len(q), 1))

@@ -1,0 +1,143 @@
+"""The one training loop of the sequence members, run in-process or on Ray Train workers.
+
+The loop does not know which: a ``Session`` hands it the device, wraps model and data
+loader (DDP under Ray Train), reports each epoch (with a checkpoint under Ray Train) and
+returns the state to resume from. Early stopping reads the validation pinball, which
+every worker computes on the full (small) validation window, so all ranks stop together.
+A checkpoint is written every epoch; after a worker dies Ray Train restarts the group and
+``resume_state`` picks up at the next epoch.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from training.members.torch_nets import build_net, pinball_loss
+
+
+class Session(Protocol):
+    device: torch.device
+
+    def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module: ...
+    def wrap_loader(self, loader: DataLoader) -> DataLoader: ...
+    def resume_state(self) -> dict | None: ...
+    def report(self, metrics: dict, state: dict) -> None: ...
+
+
+class LocalSession:
+    """In-process: CPU (or one GPU), no checkpoint files, progress through ``log``."""
+
+    def __init__(self, device: torch.device, log: Callable[[str], None]) -> None:
+        self.device, self.log, self.last_state = device, log, None
+
+    def wrap_model(self, model):
+        return model.to(self.device)
+
+    def wrap_loader(self, loader):
+        return loader
+
+    def resume_state(self):
+        return None
+
+    def report(self, metrics, state):
+        self.last_state = state
+        self.log(_line(metrics))
+
+
+def _line(metrics: dict) -> str:
+    return (f"[{metrics['member']}] epoch {metrics['epoch'] + 1}: train pinball {metrics['train_loss']:.4f} "
+            f"validation pinball {metrics['val_loss']:.4f} ({metrics['samples_per_s']:.0f} samples/s)")
+
+
+def _tensors(arrays: dict[str, np.ndarray]) -> list[torch.Tensor]:
+    return [torch.from_numpy(arrays[k]) for k in ("future", "hist", "city", "y", "mask")]
+
+
+def _evaluate(model: torch.nn.Module, arrays: dict, device: torch.device, amp: bool) -> float:
+    model.eval()
+    total, weight = 0.0, 0.0
+    with torch.inference_mode():
+        for lo in range(0, len(arrays["y"]), 512):
+            f, h, c, y, m = (t[lo:lo + 512].to(device) for t in _tensors(arrays))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                pred = model(f, h, c)
+            n = float(m.sum())
+            total += float(pinball_loss(pred.float(), y, m)) * n
+            weight += n
+    model.train()
+    return total / max(weight, 1.0)
+
+
+def train_sequence_member(config: dict[str, Any], train: dict, val: dict, session: Session) -> dict:
+    """Train and return {"state_dict", "history", "best_val"}; ``config``: name, params, arch, seed, fail_at_epoch, marker."""
+    params = config["params"]
+    torch.manual_seed(config["seed"])
+    device = session.device
+    amp = device.type == "cuda"
+    net = build_net(config["name"], config["arch"])
+    model = session.wrap_model(net)
+    raw_model = model.module if hasattr(model, "module") else model
+    optimiser = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    loader = session.wrap_loader(DataLoader(TensorDataset(*_tensors(train)), batch_size=params["batch_size"], shuffle=True))
+    history: list[dict] = []
+    best_val, best_state, bad_epochs, first_epoch = math.inf, None, 0, 0
+    resumed = session.resume_state()
+    if resumed is not None:
+        raw_model.load_state_dict(resumed["model"])
+        optimiser.load_state_dict(resumed["optimiser"])
+        history, best_val, best_state = resumed["history"], resumed["best_val"], resumed["best_state"]
+        bad_epochs, first_epoch = resumed["bad_epochs"], resumed["epoch"] + 1
+    for epoch in range(first_epoch, params["epochs"]):
+        if bad_epochs >= params["patience"]:
+            break
+        _maybe_inject_failure(config, epoch)
+        if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
+        started, seen, running = time.perf_counter(), 0, 0.0
+        model.train()
+        for f, h, c, y, m in loader:
+            f, h, c, y, m = (t.to(device) for t in (f, h, c, y, m))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                pred = model(f, h, c)
+            loss = pinball_loss(pred.float(), y, m)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            running += float(loss.detach()) * len(y)
+            seen += len(y)
+        elapsed = time.perf_counter() - started
+        val_loss = _evaluate(raw_model, val, device, amp)
+        if val_loss < best_val - 1e-6:
+            best_val, best_state, bad_epochs = val_loss, copy.deepcopy(raw_model.state_dict()), 0
+        else:
+            bad_epochs += 1
+        metrics = {"member": config["name"], "epoch": epoch, "train_loss": running / max(seen, 1), "val_loss": val_loss,
+                   "best_val": best_val, "samples_per_s": seen / max(elapsed, 1e-9), "resumed_from": first_epoch}
+        history.append(metrics)
+        state = {"model": raw_model.state_dict(), "optimiser": optimiser.state_dict(), "epoch": epoch, "history": history,
+                 "best_val": best_val, "best_state": best_state, "bad_epochs": bad_epochs}
+        session.report(metrics, state)
+    final = best_state if best_state is not None else raw_model.state_dict()
+    return {"state_dict": {k: v.detach().cpu() for k, v in final.items()}, "history": history, "best_val": best_val}
+
+
+def _maybe_inject_failure(config: dict, epoch: int) -> None:
+    """Test-only fault injection: the first attempt dies at ``fail_at_epoch`` (a marker file remembers it)."""
+    if config.get("fail_at_epoch") is None or epoch != config["fail_at_epoch"] or not config.get("marker"):
+        return
+    marker = Path(config["marker"])
+    if marker.exists():
+        return
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"failed at epoch {epoch}\n")
+    raise RuntimeError(f"injected failure at epoch {epoch} (scaling.test_fail_at_epoch)")

@@ -1,0 +1,170 @@
+"""The preprocessor: fitted state (city scales, city encoding, feature list) plus the
+feature function that training and serving both call.
+
+Load is divided by a per-city scale (the city's mean load over the training window) so a
+single global model serves cities of any size; the city index is a feature (XGBoost) or
+an embedding (sequence members). Everything here is numpy and JSON, so the state saves
+with a model version and loads in any Serve replica.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from data.catalogue import City
+from data.errors import PlatformError
+from training.api import ForecastInput
+from training.config import FeatureConfig
+from training.features.grid import COVARIATES, HIST_FEATURES, Samples, build_grid, cut_samples, future_feature_names, regular_grid
+from training.features.weather import align_weather
+
+
+class ForecastInputError(PlatformError):
+    """A forecast request cannot be answered by this model (unknown city, resolution, horizon)."""
+
+
+@dataclass
+class FeatureSet:
+    """One request's features, handed to every member (picklable, numpy only)."""
+
+    city: str
+    horizon: int
+    start: pd.Timestamp
+    timestamps: pd.DatetimeIndex
+    samples: Samples  # one sample
+    notes: list[str] = field(default_factory=list)
+
+
+def steps_per_day(resolution_minutes: int) -> int:
+    return 1440 // resolution_minutes
+
+
+class LoadPreprocessor:
+    """Implements ``training.api.Preprocessor``; construct with ``fit`` or ``from_state``."""
+
+    def __init__(self, state: dict) -> None:
+        self.state = state
+        self.cfg = FeatureConfig.model_validate(state["features"])
+        self.resolution_minutes: int = state["resolution_minutes"]
+        self.horizon: int = state["horizon"]
+        self.lag_days: list[int] = state["lag_days"]
+        self.city_scales: dict[str, float] = state["city_scales"]
+        self.city_index: dict[str, int] = state["city_index"]
+        self.cities: dict[str, City] = {code: City.model_validate(c) for code, c in state["cities"].items()}
+
+    # -- fitting -------------------------------------------------------------------------
+    @classmethod
+    def fit(cls, cities: list[City], loads: dict[str, pd.DataFrame], resolution_minutes: int, horizon_days: int,
+            cfg: FeatureConfig) -> "LoadPreprocessor":
+        """Fitted state from the training window's load (``loads`` must end before validation)."""
+        spd = steps_per_day(resolution_minutes)
+        lag_days = sorted({k for k in cfg.lag_days if k >= horizon_days} | {7 * math.ceil(horizon_days / 7)})
+        scales = {}
+        for city in cities:
+            values = loads[city.code]["load_mw"].to_numpy(dtype=float) if city.code in loads else np.array([])
+            mean = float(np.nanmean(values)) if values.size and np.isfinite(values).any() else city.peak_mw * 0.6
+            scales[city.code] = mean if mean > 0 else city.peak_mw * 0.6
+        state = {
+            "features": cfg.model_dump(), "resolution_minutes": resolution_minutes, "horizon": horizon_days * spd,
+            "history_steps": cfg.history_days * spd, "lag_days": lag_days, "city_scales": scales,
+            "city_index": {c.code: i for i, c in enumerate(sorted(cities, key=lambda c: c.code))},
+            "cities": {c.code: c.model_dump() for c in cities},
+            "future_features": future_feature_names(lag_days), "hist_features": list(HIST_FEATURES),
+        }
+        return cls(state)
+
+    @classmethod
+    def from_state(cls, state: dict) -> "LoadPreprocessor":
+        return cls(state)
+
+    @property
+    def history_steps(self) -> int:
+        return self.state["history_steps"]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.state["future_features"])
+
+    def schema_hash(self) -> str:
+        """Hash of everything that shapes the features; equal hashes mean interchangeable inputs."""
+        keys = ("features", "resolution_minutes", "horizon", "history_steps", "lag_days", "future_features", "hist_features")
+        payload = json.dumps({k: self.state[k] for k in keys}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    # -- the feature function ------------------------------------------------------------
+    def lookback_steps(self) -> int:
+        spd = steps_per_day(self.resolution_minutes)
+        return max(self.history_steps, max(self.lag_days) * spd) + spd
+
+    def history_needed(self, resolution_minutes: int) -> pd.Timedelta:
+        return pd.Timedelta(minutes=self.lookback_steps() * self.resolution_minutes)
+
+    def city_grid(self, code: str, load: pd.DataFrame, weather: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp):
+        grid = regular_grid(start, end, self.resolution_minutes)
+        return build_grid(self.cities[code], load, weather, grid, self.city_scales[code], self.resolution_minutes, self.cfg)
+
+    def samples_at(self, grid, origins: np.ndarray) -> Samples:
+        code = grid.city
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return cut_samples(grid, origins, self.horizon, self.history_steps, self.lag_days,
+                               steps_per_day(self.resolution_minutes), self.city_index[code], self.city_scales[code])
+
+    def _check(self, inp: ForecastInput) -> None:
+        if inp.city not in self.cities:
+            raise ForecastInputError(f"city '{inp.city}' is not covered by this model (trained on {', '.join(self.cities)})")
+        if inp.resolution_minutes != self.resolution_minutes:
+            raise ForecastInputError(
+                f"city '{inp.city}' has {inp.resolution_minutes}-minute data but the model was trained at {self.resolution_minutes} minutes")
+        if not 1 <= inp.horizon <= self.horizon:
+            raise ForecastInputError(f"horizon {inp.horizon} steps is outside 1..{self.horizon} for this model")
+
+    def features(self, inp: ForecastInput) -> FeatureSet:
+        """Features of one request; missing horizon weather is filled from climatology (noted)."""
+        self._check(inp)
+        start = pd.Timestamp(inp.start).tz_convert("UTC")
+        res = pd.Timedelta(minutes=self.resolution_minutes)
+        window_start = start - self.lookback_steps() * res
+        end = start + self.horizon * res
+        history = inp.history
+        if history is not None and not history.empty:
+            history = history[pd.to_datetime(history["ts"], utc=True) < start]
+        weather, notes = self._fill_weather(inp.weather, window_start, start, end, inp.city)
+        notes = [*getattr(inp.weather, "attrs", {}).get("notes", []), *notes]
+        grid = self.city_grid(inp.city, history, weather, window_start, end)
+        origin = int(np.searchsorted(grid.ts, start))
+        samples = self.samples_at(grid, np.array([origin]))
+        if np.isnan(grid.load_s[origin - steps_per_day(self.resolution_minutes):origin]).all():
+            notes.append("no load history in the last day before the issue time: forecast relies on older history")
+        timestamps = grid.ts[origin:origin + inp.horizon]
+        return FeatureSet(inp.city, inp.horizon, start, timestamps, samples, notes)
+
+    def _fill_weather(self, weather: pd.DataFrame, window_start, start, end, city: str) -> tuple[pd.DataFrame, list[str]]:
+        """Horizon weather as given; gaps in it are filled with the history's mean by local hour."""
+        horizon_grid = regular_grid(start, end, self.resolution_minutes)
+        aligned = align_weather(weather, horizon_grid)
+        if not aligned["temperature_c"].isna().any():
+            return weather, []
+        past = align_weather(weather, regular_grid(window_start, start, self.resolution_minutes))
+        tz = self.cities[city].tz
+        by_hour = past.groupby(past.index.tz_convert(tz).hour).mean()
+        hours = horizon_grid.tz_convert(tz).hour
+        fill = by_hour.reindex(hours)
+        fill.index = horizon_grid
+        filled = aligned.fillna(fill)
+        if filled["temperature_c"].isna().all():
+            return weather, ["no horizon weather and no weather history: weather features left empty"]
+        rows = filled[aligned["temperature_c"].isna()].reset_index(names="ts")
+        rows["city"], rows["kind"] = city, "climatology"
+        merged = pd.concat([weather, rows], ignore_index=True) if weather is not None and not weather.empty else rows
+        return merged, [f"horizon weather missing for {int(aligned['temperature_c'].isna().sum())} steps: filled from climatology"]
+
+
+__all__ = ["COVARIATES", "FeatureSet", "LoadPreprocessor", "ForecastInputError", "steps_per_day"]
