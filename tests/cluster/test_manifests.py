@@ -1,0 +1,236 @@
+"""The KubeRay manifests in cluster/ are valid for the vendored CRDs and agree with the repo:
+entrypoints name real modules, the RayService deploys what configs/serve/app.yaml says,
+settings are real EFP_* keys, secrets come from Secrets, images match the version."""
+
+from __future__ import annotations
+
+import copy
+import importlib.metadata
+import importlib.util
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from data.settings import PlatformSettings, load_settings
+from kuberay_schema import (
+    CLUSTER_DIR,
+    CRD_FILES,
+    REPO_ROOT,
+    all_manifests,
+    load_crd_schema,
+    load_documents,
+    manifest_files,
+    ray_cluster_specs,
+    ray_containers,
+    schema_errors,
+)
+
+SERVE_APP_YAML = REPO_ROOT / "configs" / "serve" / "app.yaml"
+IMAGE_REPOSITORY = "ghcr.io/example/energy-forecast-platform"
+ENTRYPOINT = re.compile(r"python\s+-m\s+(ray_apps\.[A-Za-z_][\w.]*)")
+#: Environment variables that carry credentials and must come from a Secret.
+SECRET_ENV = {"EFP_DATABASE_URL", "EFP_REDIS_URL", "EFP_JWT_SECRET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+SECRET_NAME_HINT = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|REDIS_URL|ACCESS_KEY", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def validators() -> dict[str, jsonschema.protocols.Validator]:
+    """One validator per KubeRay kind, built once (each schema is about 1 MB)."""
+    built = {}
+    for kind in CRD_FILES:
+        schema = load_crd_schema(kind)
+        jsonschema.Draft4Validator.check_schema(schema)
+        built[kind] = jsonschema.Draft4Validator(schema)
+    return built
+
+
+def _ray_manifests() -> list[tuple[Path, dict[str, Any]]]:
+    return [(path, doc) for path, doc in all_manifests() if doc.get("kind") in CRD_FILES]
+
+
+def _manifest(kind: str, name: str | None = None) -> dict[str, Any]:
+    found = [doc for _, doc in all_manifests() if doc["kind"] == kind and name in (None, doc["metadata"]["name"])]
+    assert found, f"no {kind} {name or ''} in cluster/"
+    return found[0]
+
+
+def _project_version() -> str:
+    with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
+        return tomllib.load(handle)["project"]["version"]
+
+
+def _gpu_limit(container: dict[str, Any]) -> int:
+    return int(container.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
+
+
+def test_cluster_holds_every_deliverable() -> None:
+    kinds = sorted((doc["kind"], doc["metadata"]["name"]) for _, doc in _ray_manifests())
+    assert ("RayCluster", "efp") in kinds
+    assert ("RayService", "efp-forecast") in kinds
+    entrypoints = {ENTRYPOINT.search(doc["spec"]["entrypoint"])[1] for _, doc in _ray_manifests() if doc["kind"] == "RayJob"}
+    assert entrypoints == {"ray_apps.train", "ray_apps.ingest", "ray_apps.tune"}
+
+
+@pytest.mark.parametrize("path", manifest_files(), ids=lambda p: p.name)
+def test_manifest_is_valid_for_its_schema(path: Path, validators: dict[str, Any]) -> None:
+    for doc in load_documents(path):
+        assert doc.get("metadata", {}).get("name"), f"{path.name}: a document without metadata.name"
+        if doc["kind"] in CRD_FILES:
+            assert doc["apiVersion"] == "ray.io/v1", f"{path.name}: KubeRay objects use ray.io/v1"
+            errors = schema_errors(validators[doc["kind"]], doc)
+            assert not errors, f"{path.name}:\n" + "\n".join(errors)
+        else:
+            assert (doc["apiVersion"], doc["kind"]) in {("v1", "ConfigMap"), ("v1", "Namespace")}, path.name
+
+
+@pytest.mark.parametrize(
+    ("where", "good", "bad"),
+    [
+        (("spec", "workerGroupSpecs", 0), "replicas", "replica"),
+        (("spec", "headGroupSpec", "template", "spec", "containers", 0), "imagePullPolicy", "imagePullPolicey"),
+        (("metadata",), "labels", "lables"),
+    ],
+    ids=["worker-group", "pod-template-container", "metadata"],
+)
+def test_misspelt_field_is_caught(where: tuple[Any, ...], good: str, bad: str, validators: dict[str, Any]) -> None:
+    manifest = copy.deepcopy(_manifest("RayCluster", "efp"))
+    node = manifest
+    for key in where:
+        node = node[key]
+    node[bad] = node.pop(good)
+    errors = schema_errors(validators["RayCluster"], manifest)
+    path = ".".join(str(key) for key in where)
+    assert errors == [f"{path}: Additional properties are not allowed ('{bad}' was unexpected)"]
+
+
+def test_wrong_type_is_caught(validators: dict[str, Any]) -> None:
+    manifest = copy.deepcopy(_manifest("RayJob", "efp-train"))
+    manifest["spec"]["shutdownAfterJobFinishes"] = "yes"
+    assert schema_errors(validators["RayJob"], manifest) == ["spec.shutdownAfterJobFinishes: 'yes' is not of type 'boolean'"]
+
+
+def test_every_ray_apps_entrypoint_is_an_importable_module() -> None:
+    named = {
+        (path.name, module)
+        for path in manifest_files()
+        for module in ENTRYPOINT.findall(path.read_text(encoding="utf-8"))
+    }
+    assert named, "no `python -m ray_apps.X` entrypoint in cluster/"
+    missing = sorted(f"{file}: {module}" for file, module in named if importlib.util.find_spec(module) is None)
+    assert not missing, f"entrypoints naming modules that do not exist: {missing}"
+
+
+def test_serve_import_path_is_importable() -> None:
+    config = yaml.safe_load(_manifest("RayService")["spec"]["serveConfigV2"])
+    for application in config["applications"]:
+        module, _, attribute = application["import_path"].partition(":")
+        assert attribute, f"import_path {application['import_path']!r} lacks ':builder'"
+        assert importlib.util.find_spec(module) is not None, f"serve import path module {module} does not exist"
+
+
+def test_rayservice_serves_the_built_serve_config() -> None:
+    if not SERVE_APP_YAML.exists():
+        pytest.skip("configs/serve/app.yaml (the `serve build` output) does not exist yet")
+    built = yaml.safe_load(SERVE_APP_YAML.read_text(encoding="utf-8"))
+    deployed = yaml.safe_load(_manifest("RayService")["spec"]["serveConfigV2"])
+    assert deployed["applications"] == built["applications"], (
+        "cluster/rayservice.yaml serveConfigV2 differs from configs/serve/app.yaml: "
+        "run `python cluster/sync_serve_config.py`"
+    )
+
+
+def test_configmap_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _manifest("ConfigMap", "efp-config")["data"]
+    for key, value in data.items():
+        monkeypatch.setenv(key, value)
+    # What the Secret supplies in the cluster; shapes as the docs describe them.
+    monkeypatch.setenv("EFP_DATABASE_URL", "postgresql://efp:pw@postgres:5432/efp")
+    monkeypatch.setenv("EFP_REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("EFP_JWT_SECRET", "a-real-secret-from-the-secret-store")
+    settings = load_settings()
+    assert settings.environment == "production" and settings.auth_enabled
+    assert settings.registry_is_s3 and settings.ray_address == "auto"
+
+
+def test_every_efp_variable_in_the_manifests_is_a_setting() -> None:
+    known = {f"EFP_{name.upper()}" for name in PlatformSettings.model_fields}
+    names = set(_manifest("ConfigMap", "efp-config")["data"])
+    names |= {env["name"] for _, doc in _ray_manifests() for _, c in ray_containers(doc) for env in c.get("env", [])}
+    unknown = sorted(name for name in names if name.startswith("EFP_") and name.split("__")[0] not in known)
+    assert not unknown, f"not PlatformSettings keys: {unknown}"
+
+
+def test_secrets_come_from_secret_refs_only() -> None:
+    configmap = _manifest("ConfigMap", "efp-config")["data"]
+    assert not [key for key in configmap if SECRET_NAME_HINT.search(key)], "credentials in the ConfigMap"
+    for path, doc in _ray_manifests():
+        for group, container in ray_containers(doc):
+            env = {item["name"]: item for item in container.get("env", [])}
+            assert SECRET_ENV <= set(env), f"{path.name} {group}: missing {sorted(SECRET_ENV - set(env))}"
+            for name, item in env.items():
+                if SECRET_NAME_HINT.search(name):
+                    assert "value" not in item, f"{path.name} {group}: {name} is a literal"
+                    assert item["valueFrom"]["secretKeyRef"]["name"] == "efp-secrets", f"{path.name} {group}: {name}"
+            assert {"configMapRef": {"name": "efp-config"}} in container.get("envFrom", []), f"{path.name} {group}"
+
+
+def test_images_match_project_version_and_gpu_variant() -> None:
+    version = _project_version()
+    for path, doc in _ray_manifests():
+        for group, container in ray_containers(doc):
+            suffix = "-gpu" if _gpu_limit(container) else ""
+            assert container["image"] == f"{IMAGE_REPOSITORY}:{version}{suffix}", f"{path.name} {group}"
+        submitter = doc["spec"].get("submitterPodTemplate")
+        if submitter:
+            assert submitter["spec"]["containers"][0]["image"] == f"{IMAGE_REPOSITORY}:{version}", path.name
+
+
+def test_ray_and_torch_versions_agree_with_the_image() -> None:
+    dockerfile = (CLUSTER_DIR / "Dockerfile").read_text(encoding="utf-8")
+    ray_version = importlib.metadata.version("ray")
+    assert f"ARG RAY_VERSION={ray_version}\n" in dockerfile
+    assert "ARG TORCH_VERSION=2.13.0\n" in dockerfile
+    with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
+        assert "torch==2.13.0" in tomllib.load(handle)["project"]["dependencies"]
+    for path, doc in _ray_manifests():
+        for cluster in ray_cluster_specs(doc):
+            assert cluster["rayVersion"] == ray_version, path.name
+            assert cluster["authOptions"] == {"mode": "token"}, f"{path.name}: Ray 2.60 token auth"
+
+
+def test_gpu_groups_ask_for_gpus_and_autoscaling_bounds_hold() -> None:
+    cluster = _manifest("RayCluster", "efp")["spec"]
+    assert cluster["enableInTreeAutoscaling"] is True
+    groups = {group["groupName"]: group for group in cluster["workerGroupSpecs"]}
+    assert {"cpu", "gpu"} <= set(groups)
+    assert _gpu_limit(groups["gpu"]["template"]["spec"]["containers"][0]) >= 1
+    assert _gpu_limit(groups["cpu"]["template"]["spec"]["containers"][0]) == 0
+    for path, doc in _ray_manifests():
+        for spec in ray_cluster_specs(doc):
+            assert spec["headGroupSpec"]["rayStartParams"].get("num-cpus") == "0", f"{path.name}: work off the head"
+            for group in spec["workerGroupSpecs"]:
+                assert group["minReplicas"] <= group["replicas"] <= group["maxReplicas"], (path.name, group["groupName"])
+                container = group["template"]["spec"]["containers"][0]
+                resources = container["resources"]
+                assert resources["requests"] == resources["limits"], f"{path.name} {group['groupName']}"
+
+
+def test_rayjobs_clean_up_after_themselves() -> None:
+    jobs = [doc for _, doc in _ray_manifests() if doc["kind"] == "RayJob"]
+    for job in jobs:
+        spec = job["spec"]
+        assert spec["shutdownAfterJobFinishes"] is True, job["metadata"]["name"]
+        assert spec["ttlSecondsAfterFinished"] > 0, job["metadata"]["name"]
+
+
+def test_kustomization_names_real_files_and_leaves_jobs_out() -> None:
+    kustomization = yaml.safe_load((CLUSTER_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
+    listed = set(kustomization["resources"])
+    files = {path.name for path in manifest_files()}
+    assert listed <= files, f"kustomization.yaml lists missing files: {sorted(listed - files)}"
+    assert files - listed == {name for name in files if name.startswith("rayjob-")}
