@@ -86,7 +86,6 @@ class DeploymentSpec(_Strict):
 class DeploymentsConfig(_Strict):
     reload_poll_s: float = Field(0.5, gt=0, description="Registry production-token poll period.")
     feature_cache_size: int = Field(512, ge=0, description="Feature sets kept per Preprocessor replica.")
-    models_per_replica: int = Field(3, ge=1, description="Model versions kept loaded per replica.")
     deployments: dict[str, DeploymentSpec]
 
     @model_validator(mode="after")

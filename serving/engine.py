@@ -33,7 +33,11 @@ class ForecastJob:
     city: str
     start: pd.Timestamp  # UTC, aligned
     horizon: int
+    resolution_minutes: int
     weather: list[dict[str, Any]] | None = None
+
+    def timestamps(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, periods=self.horizon, freq=pd.Timedelta(minutes=self.resolution_minutes))
 
 
 @dataclass

@@ -66,7 +66,7 @@ class ForecastService:
             hit = await self.cache.get(key)
             if hit is not None:
                 return {**hit, "cached": True}
-        result = await self.engine.run(ForecastJob(version.version, city.code, start, steps, weather))
+        result = await self.engine.run(ForecastJob(version.version, city.code, start, steps, version.resolution_minutes, weather))
         body = self._response(city, version, result, quantiles)
         if result.degraded:
             self.metrics.degraded.inc()

@@ -1,0 +1,39 @@
+"""The application builder: ``serving.app:build_app`` is the import path for ``serve run``,
+``serve build`` (-> configs/serve/app.yaml) and ``serve deploy``/a RayService.
+
+Resources per deployment come from configs/serve/deployments.yaml, validated first
+(serving/config.py), so a misspelt autoscaling key fails here instead of being ignored.
+"""
+
+from __future__ import annotations
+
+from ray.serve import Application
+
+from serving.config import MEMBER_DEPLOYMENTS, ServeArgs, load_deployments_config
+from serving.deployments import Ensemble, Member, Preprocessor
+from serving.ingress import Ingress
+
+APP_NAME = "efp"
+
+
+def build_app(args: ServeArgs) -> Application:
+    config = load_deployments_config(args.deployments_file)
+    preprocessor = Preprocessor.options(name="Preprocessor", **config.spec("Preprocessor").serve_options()).bind(
+        args.settings, config.feature_cache_size
+    )
+    members = {}
+    for deployment, member in MEMBER_DEPLOYMENTS.items():
+        batching = config.batching(deployment)
+        members[member] = Member.options(name=deployment, **config.spec(deployment).serve_options()).bind(
+            member, args.settings, batching.max_batch_size, batching.batch_wait_timeout_s
+        )
+    ensemble = Ensemble.options(name="Ensemble", **config.spec("Ensemble").serve_options()).bind(args.settings)
+    return Ingress.options(name="Ingress", **config.spec("Ingress").serve_options()).bind(
+        preprocessor, members["xgboost"], members["lstm"], members["transformer"], ensemble, args.settings,
+        config.reload_poll_s,
+    )
+
+
+#: The default application, for ``serve build serving.app:app`` (Ray 2.60's ``serve build``
+#: takes an Application, not a builder; ``serve run serving.app:build_app key=value`` takes the builder).
+app = build_app(ServeArgs())

@@ -1,0 +1,119 @@
+"""The model deployments of the Serve graph: Preprocessor -> members -> Ensemble.
+
+Each replica loads model versions on demand through ``@serve.multiplexed`` (the version
+id is the model id), so per-city versions and a freshly promoted version load without a
+redeploy. Members batch concurrent requests with ``@serve.batch``; a batch may mix
+versions and is split by version before predicting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from ray import serve
+
+from data.settings import PlatformSettings, get_settings, load_settings
+from serving.features import FeatureBuilder, FeaturePacket
+
+#: Versions kept loaded per replica; older ones are evicted (LRU) by Serve's multiplexer.
+MODELS_PER_REPLICA = 3
+
+
+def replica_settings(overrides: dict[str, Any]) -> PlatformSettings:
+    """Settings inside a replica: the builder's overrides, else configs + environment."""
+    return load_settings(**overrides) if overrides else get_settings()
+
+
+class _VersionedModels:
+    """Loads a registry version into this replica (blocking work off the event loop)."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        from serving.models import ModelDirectory
+
+        self._directory = ModelDirectory(settings)
+
+    def load(self, version: str) -> Any:
+        from training.bundle import load_bundle
+
+        return load_bundle(self._directory.fetch(version))
+
+
+@serve.deployment
+class Preprocessor:
+    def __init__(self, settings: dict[str, Any], feature_cache_size: int = 512) -> None:
+        self._settings = replica_settings(settings)
+        self._models = _VersionedModels(self._settings)
+        self._features = FeatureBuilder(self._settings, feature_cache_size)
+
+    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+    async def bundle(self, version: str) -> Any:
+        return await asyncio.to_thread(self._models.load, version)
+
+    async def features(self, version: str, city: str, start: str, horizon: int,
+                       weather: list[dict[str, Any]] | None) -> FeaturePacket:
+        bundle = await self.bundle(version)
+        return await asyncio.to_thread(self._features.build, bundle, version, city, pd.Timestamp(start), horizon, weather)
+
+    async def warm(self, version: str) -> bool:
+        await self.bundle(version)
+        return True
+
+
+@serve.deployment
+class Member:
+    """One ensemble member (xgboost, lstm or transformer), batched across requests."""
+
+    def __init__(self, member: str, settings: dict[str, Any], max_batch_size: int = 16,
+                 batch_wait_timeout_s: float = 0.002) -> None:
+        self.member = member
+        self._models = _VersionedModels(replica_settings(settings))
+        self.predict_batch.set_max_batch_size(max_batch_size)
+        self.predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+    async def bundle(self, version: str) -> Any:
+        return await asyncio.to_thread(self._models.load, version)
+
+    async def predict(self, packet: FeaturePacket) -> np.ndarray | None:
+        """(horizon, 3) MW quantiles; None when this version was trained without this member."""
+        return await self.predict_batch(packet)
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def predict_batch(self, packets: list[FeaturePacket]) -> list[np.ndarray | None]:
+        results: list[np.ndarray | None] = [None] * len(packets)
+        for version in {p.version for p in packets}:
+            bundle = await self.bundle(version)
+            model = bundle.members.get(self.member)
+            if model is None:
+                continue
+            indices = [i for i, p in enumerate(packets) if p.version == version]
+            predictions = await asyncio.to_thread(model.predict, [packets[i].features for i in indices])
+            for i, prediction in zip(indices, predictions):
+                results[i] = prediction
+        return results
+
+    async def warm(self, version: str) -> bool:
+        await self.bundle(version)
+        return True
+
+
+@serve.deployment
+class Ensemble:
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self._models = _VersionedModels(replica_settings(settings))
+
+    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+    async def bundle(self, version: str) -> Any:
+        return await asyncio.to_thread(self._models.load, version)
+
+    async def combine(self, version: str, city: str, predictions: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
+        """Weighted quantiles over the members present (weights renormalised by the bundle's ensemble)."""
+        bundle = await self.bundle(version)
+        return bundle.ensemble.combine(city, predictions)
+
+    async def warm(self, version: str) -> bool:
+        await self.bundle(version)
+        return True

@@ -1,0 +1,73 @@
+"""The engine that drives the Serve graph through DeploymentHandles.
+
+The Preprocessor's response goes to every member without being awaited here (Serve
+passes the object reference on); only the members' answers are awaited, each with
+``member_timeout_s``, because leaving a slow or dead member out is this engine's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
+
+from data.errors import PlatformError
+from serving.engine import EngineResult, ForecastJob, NoMemberError, describe_failure, member_reports, monotone
+
+
+async def _resolve(response: DeploymentResponse) -> Any:
+    return await response
+
+
+def _platform_cause(error: BaseException) -> PlatformError | None:
+    """The caller's error inside a deployment failure (e.g. a bad start for this history)."""
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, PlatformError):
+        return cause
+    return error if isinstance(error, PlatformError) else None
+
+
+class ServeEngine:
+    def __init__(self, preprocessor: DeploymentHandle, members: dict[str, DeploymentHandle], ensemble: DeploymentHandle,
+                 *, member_timeout_s: float) -> None:
+        self._pre, self._members, self._ensemble = preprocessor, members, ensemble
+        self._timeout = member_timeout_s
+
+    async def run(self, job: ForecastJob) -> EngineResult:
+        packet = self._pre.features.remote(job.version, job.city, job.start.isoformat(), job.horizon, job.weather)
+        calls = {name: handle.predict.remote(packet) for name, handle in self._members.items()}
+        outcomes = await asyncio.gather(
+            *(asyncio.wait_for(_resolve(call), self._timeout) for call in calls.values()), return_exceptions=True
+        )
+        predictions: dict[str, np.ndarray] = {}
+        failures: dict[str, str] = {}
+        present: list[str] = []
+        for (name, call), outcome in zip(calls.items(), outcomes):
+            if isinstance(outcome, BaseException):
+                call.cancel()
+                failures[name] = describe_failure(outcome)
+                present.append(name)
+            elif outcome is not None:  # None: this version has no such member
+                predictions[name] = outcome
+                present.append(name)
+        if not predictions:
+            await self._raise_preprocessor_error(packet)
+            raise NoMemberError("no ensemble member could answer: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
+        quantiles, weights = await self._ensemble.combine.remote(job.version, job.city, predictions)
+        return EngineResult(job.timestamps(), monotone(quantiles), member_reports(present, failures, weights), bool(failures))
+
+    @staticmethod
+    async def _raise_preprocessor_error(packet: DeploymentResponse) -> None:
+        try:
+            await packet
+        except Exception as error:
+            cause = _platform_cause(error)
+            if cause is not None:
+                raise cause from None
+
+    async def warm(self, version: str) -> None:
+        calls = [self._pre.warm.remote(version), self._ensemble.warm.remote(version)]
+        calls += [handle.warm.remote(version) for handle in self._members.values()]
+        await asyncio.gather(*(_resolve(c) for c in calls))
