@@ -5,15 +5,19 @@ the city catalogue (mirrored), and alerts raised by the monitoring job.
 is the embedded default (JSON-lines, JSON and Parquet files under ``metadata_dir``), and
 ``data.stores.postgres.metadata.PostgresMetadataStore`` keeps the same things in tables.
 Files are appended or replaced atomically (write temp, rename) so that a crash never
-leaves half a record.
+leaves half a record, under an exclusive ``flock`` because Ray tasks of one ingest
+write the same folder from several processes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -88,10 +92,20 @@ class FileMetadataStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    def _append(self, name: str, record: dict[str, Any]) -> None:
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Exclusive across threads and processes for a read-modify-write of the folder."""
         self.root.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.root / ".lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+    def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, default=str) + "\n"
-        with self._lock, open(self.root / name, "a", encoding="utf-8") as handle:
+        with self._locked(), open(self.root / name, "a", encoding="utf-8") as handle:
             handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
@@ -166,7 +180,7 @@ class FileMetadataStore:
 
     # ------------------------------------------------------------- resolution
     def set_resolution(self, city: str, minutes: int) -> None:
-        with self._lock:
+        with self._locked():
             table = self._read_json("resolution.json")
             table[city.upper()] = int(minutes)
             self._write_json("resolution.json", table)
@@ -182,9 +196,10 @@ class FileMetadataStore:
         return Catalogue(overlay, overlay)
 
     def upsert_city(self, city: City) -> None:
-        catalogue = self._overlay()
-        if city.code not in catalogue or catalogue.get(city.code) != city:
-            catalogue.add(city, replace=True)
+        with self._locked():
+            catalogue = self._overlay()
+            if city.code not in catalogue or catalogue.get(city.code) != city:
+                catalogue.add(city, replace=True)
 
     def cities(self) -> list[City]:
         return list(self._overlay())
@@ -196,13 +211,12 @@ class FileMetadataStore:
     ) -> int:
         if severity not in ALERT_SEVERITIES:
             raise ValueError(f"severity must be one of {ALERT_SEVERITIES}")
-        with self._lock:
+        with self._locked():
             alert_id = len(self._lines("alerts.jsonl")) + 1
-        self._append(
-            "alerts.jsonl",
-            {"id": alert_id, "created_at": _now(), "city": city.upper() if city else None, "kind": kind, "severity": severity,
-             "message": message, "details": details or {}, "acknowledged": False},
-        )
+            record = {"id": alert_id, "created_at": _now(), "city": city.upper() if city else None, "kind": kind, "severity": severity,
+                      "message": message, "details": details or {}, "acknowledged": False}
+            with open(self.root / "alerts.jsonl", "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record, default=str) + "\n")
         return alert_id
 
     def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
