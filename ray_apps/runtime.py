@@ -1,0 +1,27 @@
+"""Start or join Ray for an entrypoint (CLI command, ``python -m ray_apps.<job>``).
+
+Only entrypoints call this: library code receives a running Ray. Inside ``ray job
+submit`` the driver finds the cluster through ``RAY_ADDRESS``; with no address in the
+settings either, a local Ray is started without the dashboard (it costs seconds on a
+small machine and nothing here needs it).
+"""
+
+from __future__ import annotations
+
+import os
+
+from data.settings import PlatformSettings
+
+
+def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None) -> bool:
+    """Make sure this process is connected to Ray; returns True when this call started or joined it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = settings.ray_address or os.environ.get("RAY_ADDRESS") or None
+    options: dict = {"ignore_reinit_error": True, "log_to_driver": True}
+    if address is None:
+        options.update(include_dashboard=False, num_cpus=num_cpus)
+    ray.init(address=address, **options)
+    return True
