@@ -7,7 +7,11 @@ from __future__ import annotations
 import copy
 import importlib.metadata
 import importlib.util
+import os
 import re
+import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -123,6 +127,28 @@ def test_every_ray_apps_entrypoint_is_an_importable_module() -> None:
     assert named, "no `python -m ray_apps.X` entrypoint in cluster/"
     missing = sorted(f"{file}: {module}" for file, module in named if importlib.util.find_spec(module) is None)
     assert not missing, f"entrypoints naming modules that do not exist: {missing}"
+
+
+def test_rayjob_entrypoints_accept_their_options() -> None:
+    """Each RayJob's command line parses: ``--help`` after the real arguments is eager, so
+    click reports an unknown option (exit 2) before printing help (exit 0)."""
+    commands = {doc["metadata"]["name"]: shlex.split(doc["spec"]["entrypoint"]) for _, doc in _ray_manifests() if doc["kind"] == "RayJob"}
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    running = {}
+    for name, argv in commands.items():
+        assert argv[:2] == ["python", "-m"], f"{name}: entrypoint should be `python -m ray_apps.<job> ...`"
+        if importlib.util.find_spec(argv[2]) is None:
+            continue  # reported by test_every_ray_apps_entrypoint_is_an_importable_module
+        running[name] = subprocess.Popen(
+            [sys.executable, *argv[1:], "--help"], cwd=REPO_ROOT, env=env, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+    failures = []
+    for name, process in running.items():
+        output, _ = process.communicate(timeout=120)
+        if process.returncode != 0:
+            failures.append(f"{name}: `{shlex.join(commands[name])}` is refused:\n{output[-1500:]}")
+    assert not failures, "\n".join(failures)
 
 
 def test_serve_import_path_is_importable() -> None:
