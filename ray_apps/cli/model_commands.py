@@ -1,9 +1,158 @@
-"""CLI commands of this group; see DESIGN.md "CLI contract"."""
+"""``efp backtest``, ``efp tune`` and ``efp models list|show|promote|rollback`` (DESIGN.md, "CLI contract").
+
+Thin wiring: parse options, call ``training.backtest`` / ``training.tuning`` /
+``training.registry``, print a table or ``--json``.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from data.settings import get_settings
+from ray_apps.cli.output import JsonOption, console, err_console, print_json, print_table, reports_errors
+
+DATE = ["%Y-%m-%d"]
+models_app = typer.Typer(help="Model registry: list, show, promote and roll back versions.", no_args_is_help=True)
+
+
+def _version_row(version: Any) -> dict[str, Any]:
+    return {
+        "version": version.version,
+        "stage": version.stage,
+        "cities": ",".join(version.cities),
+        "production_for": ",".join(version.production_cities) or None,
+        "resolution_min": version.resolution_minutes,
+        "train_end": version.train_end.date().isoformat(),
+        "members": ",".join(version.members),
+        "ensemble_mape": version.metrics.get("ensemble", {}).get("mape"),
+    }
+
+
+@models_app.command("list")
+@reports_errors
+def list_models(city: Optional[str] = typer.Option(None, "--city", help="Only versions covering this city."), as_json: bool = JsonOption) -> None:
+    """Registered versions, oldest first, with their stage per city."""
+    from training.registry import open_registry
+
+    versions = open_registry(get_settings()).list_versions(city=city)
+    if as_json:
+        print_json([v.model_dump(mode="json", exclude={"config"}) for v in versions])
+    else:
+        print_table("Model versions", [_version_row(v) for v in versions])
+
+
+@models_app.command("show")
+@reports_errors
+def show_model(version: str = typer.Argument(..., help="Version id."), as_json: bool = JsonOption) -> None:
+    """Everything recorded about one version: data window, metrics, commit, feature-schema hash, config."""
+    from training.registry import open_registry
+
+    found = open_registry(get_settings()).get(version)
+    if as_json:
+        print_json(found.model_dump(mode="json"))
+        return
+    console.print_json(data=found.model_dump(mode="json", exclude={"metrics"}))
+    rows = [{"model": name, **values} for name, values in found.metrics.items()]
+    if rows:
+        print_table(f"Metrics recorded at training ({version})", rows)
+
+
+@models_app.command("promote")
+@reports_errors
+def promote_model(
+    version: str = typer.Argument(..., help="Version id to make production for each of its cities."),
+    force: bool = typer.Option(False, "--force", help="Promote even if it does not beat production on the backtest window."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Promote a version; refused unless it beats each city's production on a window neither trained on."""
+    from training.registry import open_registry
+
+    result = open_registry(get_settings()).promote(version, force=force)
+    if as_json:
+        print_json(result)
+        return
+    console.print(f"{version} is now production for {', '.join(result.cities)}" + (" (forced)" if force else ""))
+    for check in result.checks:
+        console.print(f"  {check.city}: {check.detail}")
+
+
+@models_app.command("rollback")
+@reports_errors
+def rollback_model(
+    city: Optional[str] = typer.Option(None, "--city", help="Only this city (default: every city with a previous production)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Restore each city's previous production version."""
+    from training.registry import open_registry
+
+    results = open_registry(get_settings()).rollback(city=city)
+    if as_json:
+        print_json(results)
+    else:
+        print_table("Rolled back", [r.model_dump() for r in results])
+
+
+@reports_errors
+def backtest(
+    city: str = typer.Option(..., "--city", help="City code."),
+    start: datetime = typer.Option(..., "--start", formats=DATE, help="First forecast day (local), YYYY-MM-DD."),
+    end: datetime = typer.Option(..., "--end", formats=DATE, help="Last forecast day (local, inclusive)."),
+    version: Optional[str] = typer.Option(None, "--version", help="Default: the city's production, else its newest version."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write actual, ensemble P50 and P10-P90 band to this PNG."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Rolling-origin backtest: one forecast per day at 00:00 local; members, ensemble and baselines."""
+    from training.backtest import run_backtest
+    from training.backtest.plot import plot_backtest
+
+    with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("days", total=None)
+        report = run_backtest(
+            get_settings(), city, start.date(), end.date(), version,
+            on_day=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if plot is not None:
+        plot_backtest(report, plot)
+    if as_json:
+        print_json(report.to_json())
+        return
+    title = f"Backtest {report.city} {report.start}..{report.end} ({report.days} days, version {report.version}, weather {report.weather})"
+    print_table(title, report.table_rows())
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+@reports_errors
+def tune(
+    model: str = typer.Option(..., "--model", help="Member to tune: lstm, transformer or xgboost."),
+    samples: int = typer.Option(8, "--samples", min=1, help="Trials to run."),
+    cities: Optional[str] = typer.Option(None, "--cities", help="Comma-separated city codes (default: every stored city)."),
+    until: Optional[datetime] = typer.Option(None, "--until", formats=DATE, help="Use data before this day."),
+    space: Optional[Path] = typer.Option(None, "--space", help="Search space YAML (default configs/tune/<model>.yaml)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Ray Tune sweep (ASHA + Optuna) of one member; writes the best configuration for `efp train --config`."""
+    from training.tuning import run_tune
+
+    result = run_tune(
+        get_settings(), model, samples,
+        cities=[c.strip().upper() for c in cities.split(",")] if cities else None,
+        until=until, space_file=space, log=(lambda line: err_console.print(line, highlight=False)),
+    )
+    if as_json:
+        print_json(result)
+        return
+    print_table(f"Tune {model}: {samples} trials (best first)", result.trials)
+    console.print(f"best configuration written to {result.best_config_path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
+    app.command("backtest")(backtest)
+    app.command("tune")(tune)
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,177 @@
+"""Rolling-origin backtest (DESIGN.md, "Metrics everyone reports").
+
+One forecast per local day, issued at 00:00 in the city's timezone for the 24 hours that
+follow (horizon = one day of steps at the series' resolution), from the same
+``ModelBundle.forecast`` path serving uses. The ensemble, each member and both
+seasonal-naive baselines (same block one day / one week earlier) are scored on exactly
+the same steps. Flagged actuals (``exclude_flags``) are left out: a shed or imputed block
+is not demand. Long backtests fan their days out as Ray tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from data.catalogue import load_catalogue
+from data.errors import PlatformError
+from data.settings import PlatformSettings
+from data.stores import open_store
+from training.backtest.config import BacktestConfig, load_backtest_config
+from training.backtest.report import BacktestReport, BacktestSeries, clean_metrics
+from training.baselines import seasonal_naive
+from training.metrics import evaluate, season_steps
+from training.registry import open_registry
+
+Forecasts = dict[str, np.ndarray]  # model name -> (horizon, 3)
+DayCallback = Callable[[int, int], None]
+
+
+class BacktestError(PlatformError):
+    exit_code = 2
+
+
+def issue_times(start: date, end: date, timezone: str) -> list[pd.Timestamp]:
+    """00:00 local of every day from ``start`` to ``end`` inclusive, in UTC."""
+    if end < start:
+        raise BacktestError(f"backtest end {end} is before start {start}")
+    days = pd.date_range(pd.Timestamp(start), pd.Timestamp(end), freq="D")
+    local = days.tz_localize(timezone, nonexistent="shift_forward", ambiguous=False)
+    return list(local.tz_convert("UTC"))
+
+
+def forecast_days(
+    settings: PlatformSettings,
+    city: str,
+    version: str,
+    origins: list[pd.Timestamp],
+    horizon: int,
+    on_day: DayCallback | None = None,
+) -> list[Forecasts]:
+    """Forecasts of the bundle for each origin; runs in process or as one Ray task per chunk."""
+    from training.bundle import load_bundle
+    from training.inputs import build_forecast_input
+
+    bundle = load_bundle(open_registry(settings).fetch(version))
+    store = open_store(settings)
+    out: list[Forecasts] = []
+    for origin in origins:
+        inp = build_forecast_input(settings, city, origin, horizon, bundle_or_preprocessor=bundle, store=store)
+        result = bundle.forecast(inp)
+        out.append({"ensemble": np.asarray(result.quantiles), **{k: np.asarray(v) for k, v in result.member_forecasts.items()}})
+        if on_day:
+            on_day(len(out), len(origins))
+    return out
+
+
+def _forecast_all(
+    settings: PlatformSettings,
+    city: str,
+    version: str,
+    origins: list[pd.Timestamp],
+    horizon: int,
+    config: BacktestConfig,
+    on_day: DayCallback | None,
+) -> list[Forecasts]:
+    if len(origins) < config.ray_min_days:
+        return forecast_days(settings, city, version, origins, horizon, on_day)
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=settings.ray_address, log_to_driver=False)
+    chunks = max(1, min(len(origins), int(ray.available_resources().get("CPU", 1) / config.ray_task_cpus)))
+    parts = [list(part) for part in np.array_split(np.array(origins, dtype=object), chunks) if len(part)]
+    task = ray.remote(num_cpus=config.ray_task_cpus)(forecast_days)
+    refs = [task.remote(settings, city, version, part, horizon) for part in parts]
+    results_by_ref: dict[int, list[Forecasts]] = {}
+    pending, done_days = list(refs), 0
+    while pending:
+        ready, pending = ray.wait(pending, num_returns=1)
+        results_by_ref[refs.index(ready[0])] = ray.get(ready[0])
+        done_days += len(results_by_ref[refs.index(ready[0])])
+        if on_day:
+            on_day(done_days, len(origins))
+    return [forecast for i in range(len(refs)) for forecast in results_by_ref[i]]
+
+
+def _actuals(load: pd.DataFrame, config: BacktestConfig) -> pd.Series:
+    """load_mw by ts with flagged blocks set to NaN."""
+    values = load.set_index("ts")["load_mw"].astype(float).copy()
+    for flag in config.exclude_flags:
+        if flag in load.columns:
+            values[load[flag].to_numpy(dtype=bool)] = np.nan
+    return values
+
+
+def run_backtest(
+    settings: PlatformSettings,
+    city: str,
+    start: date,
+    end: date,
+    version: str | None = None,
+    *,
+    config: BacktestConfig | None = None,
+    on_day: DayCallback | None = None,
+) -> BacktestReport:
+    """Backtest ``version`` (default: the city's production, else its newest) over local days start..end."""
+    config = config or load_backtest_config()
+    city = city.upper()
+    model = open_registry(settings).resolve(city, version)
+    timezone = load_catalogue(settings).get(city).timezone
+    store = open_store(settings)
+    resolution = store.resolution_minutes(city)
+    if resolution != model.resolution_minutes:
+        raise BacktestError(
+            f"city {city} is stored at {resolution} minutes but version {model.version} forecasts {model.resolution_minutes}"
+        )
+    horizon = season_steps(resolution, "day")
+    step = pd.Timedelta(minutes=resolution)
+    origins = issue_times(start, end, timezone)
+    first, last_end = origins[0], origins[-1] + horizon * step
+    load = store.read_load(city, first - pd.Timedelta(days=max(8, config.insample_days)), last_end)
+    if load.empty or load["ts"].max() < first:
+        raise BacktestError(f"city {city} has no load stored between {start} and {end}")
+    forecasts = _forecast_all(settings, city, model.version, origins, horizon, config, on_day)
+
+    actual_by_ts = _actuals(load, config)
+    names = list(forecasts[0])
+    collected: dict[str, list[np.ndarray]] = {name: [] for name in [*names, "seasonal_naive_day", "seasonal_naive_week"]}
+    actual_parts, stamps = [], []
+    for origin, day in zip(origins, forecasts):
+        grid = pd.date_range(origin, periods=horizon, freq=step)
+        actual_parts.append(actual_by_ts.reindex(grid).to_numpy())
+        stamps.append(grid)
+        history = load[load["ts"] < origin]
+        for name in names:
+            collected[name].append(day.get(name, np.full((horizon, 3), np.nan)))
+        for period in ("day", "week"):
+            collected[f"seasonal_naive_{period}"].append(seasonal_naive(history, origin, horizon, resolution, period=period))
+    actual = np.concatenate(actual_parts)
+    if not np.isfinite(actual).any():
+        raise BacktestError(f"city {city} has no usable actuals between {start} and {end}")
+    insample = actual_by_ts[(actual_by_ts.index >= first - pd.Timedelta(days=config.insample_days)) & (actual_by_ts.index < first)]
+    metrics = {
+        name: clean_metrics(
+            evaluate(actual, np.concatenate(parts), insample=insample.to_numpy(), season=horizon)
+        )
+        for name, parts in collected.items()
+    }
+    observed_only = store.read_weather(city, first, last_end, kind="forecast").empty
+    return BacktestReport(
+        city=city,
+        version=model.version,
+        start=start,
+        end=end,
+        days=len(origins),
+        weather="observed" if observed_only else "forecast",
+        resolution_minutes=resolution,
+        metrics=metrics,
+        series=BacktestSeries(
+            timestamps=stamps[0].append(stamps[1:]) if len(stamps) > 1 else stamps[0],
+            actual=actual,
+            ensemble=np.concatenate(collected["ensemble"]),
+        ),
+    )
