@@ -1,0 +1,111 @@
+"""Search spaces of the Tune sweeps, read from ``configs/tune/<model>.yaml``.
+
+Each searched key must be a field of the member's params model (``training.config``), so
+a typo fails here, naming the file and key, instead of silently tuning nothing; the best
+trial's values are later validated by the same model when ``efp train --config`` reads them.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from data.errors import PlatformError
+from data.settings import REPO_ROOT
+from training.config import PARAMS_MODELS
+
+TUNE_DIR = REPO_ROOT / "configs" / "tune"
+
+
+class TuneSpaceError(PlatformError):
+    exit_code = 2
+
+
+class Dimension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["int", "float", "choice"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    values: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "Dimension":
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a choice needs 'values'")
+        elif self.low is None or self.high is None or self.low > self.high:
+            raise ValueError("needs 'low' <= 'high'")
+        return self
+
+    def upper(self) -> float:
+        return max(self.values) if self.type == "choice" else float(self.high)  # type: ignore[arg-type]
+
+    def to_tune(self) -> Any:
+        from ray import tune
+
+        if self.type == "choice":
+            return tune.choice(self.values)
+        if self.type == "int":
+            low, high = int(self.low), int(self.high) + 1  # Ray's integer bounds exclude the upper end
+            return tune.lograndint(low, high) if self.log else tune.randint(low, high)
+        return tune.loguniform(self.low, self.high) if self.log else tune.uniform(self.low, self.high)
+
+
+class AshaSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grace_period: int = Field(2, ge=1, description="Reports a trial always gets before it may be stopped.")
+    reduction_factor: float = Field(3, gt=1, description="ASHA halving rate.")
+
+
+class TuneSpace(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["xgboost", "lstm", "transformer"]
+    params: dict[str, Dimension] = Field(min_length=1)
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    asha: AshaSpec = Field(default_factory=AshaSpec)
+    cpus_per_trial: float = Field(1.5, gt=0, description="CPUs one trial reserves.")
+
+    @model_validator(mode="after")
+    def _known_fields(self) -> "TuneSpace":
+        fields = PARAMS_MODELS[self.model].model_fields
+        for key in [*self.params, *self.fixed]:
+            if key not in fields:
+                raise ValueError(f"'{key}' is not a {self.model} hyperparameter (known: {', '.join(fields)})")
+        return self
+
+    def param_space(self) -> dict[str, Any]:
+        return {name: dim.to_tune() for name, dim in self.params.items()}
+
+    def max_reports(self, defaults: dict[str, Any]) -> int:
+        """Most reports one trial can make (ASHA's max_t): epochs, or rounds / report_every, plus the final one."""
+        def value(name: str) -> float:
+            return self.params[name].upper() if name in self.params else float(self.fixed.get(name, defaults[name]))
+
+        if self.model == "xgboost":
+            return math.ceil(value("num_boost_round") / value("report_every")) + 1
+        return int(value("epochs")) + 1
+
+
+def load_space(model: str, path: Path | None = None) -> TuneSpace:
+    path = Path(path) if path is not None else TUNE_DIR / f"{model}.yaml"
+    if not path.exists():
+        raise TuneSpaceError(f"{path}: search space not found")
+    try:
+        space = TuneSpace.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    except yaml.YAMLError:
+        raise TuneSpaceError(f"{path}: not valid YAML") from None
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "space"
+        raise TuneSpaceError(f"{path}: field '{field}': {first['msg']}") from None
+    if space.model != model:
+        raise TuneSpaceError(f"{path}: describes model '{space.model}', not '{model}'")
+    return space
