@@ -129,25 +129,46 @@ def test_every_ray_apps_entrypoint_is_an_importable_module() -> None:
     assert not missing, f"entrypoints naming modules that do not exist: {missing}"
 
 
-def test_rayjob_entrypoints_accept_their_options() -> None:
-    """Each RayJob's command line parses: ``--help`` after the real arguments is eager, so
-    click reports an unknown option (exit 2) before printing help (exit 0)."""
-    commands = {doc["metadata"]["name"]: shlex.split(doc["spec"]["entrypoint"]) for _, doc in _ray_manifests() if doc["kind"] == "RayJob"}
-    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
-    running = {}
-    for name, argv in commands.items():
-        assert argv[:2] == ["python", "-m"], f"{name}: entrypoint should be `python -m ray_apps.<job> ...`"
-        if importlib.util.find_spec(argv[2]) is None:
-            continue  # reported by test_every_ray_apps_entrypoint_is_an_importable_module
-        running[name] = subprocess.Popen(
-            [sys.executable, *argv[1:], "--help"], cwd=REPO_ROOT, env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-    failures = []
+def _run_all(commands: dict[str, list[str]], env: dict[str, str]) -> dict[str, tuple[int, str]]:
+    """Run the commands side by side; (exit code, output) of each."""
+    running = {
+        name: subprocess.Popen(argv, cwd=REPO_ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for name, argv in commands.items()
+    }
+    results = {}
     for name, process in running.items():
         output, _ = process.communicate(timeout=120)
-        if process.returncode != 0:
-            failures.append(f"{name}: `{shlex.join(commands[name])}` is refused:\n{output[-1500:]}")
+        results[name] = (process.returncode, output)
+    return results
+
+
+def test_rayjob_entrypoints_accept_their_arguments() -> None:
+    """Each RayJob's command line parses, checked without running the job.
+
+    click/typer commands get ``--help`` after the real arguments: click rejects an unknown
+    option (exit 2) before it prints help (exit 0). argparse prints help without looking
+    at the rest, so argparse commands run as written with one unknown ``EFP_`` variable in
+    the environment: they parse first (a bad argument exits 2), then loading settings
+    refuses the variable, and the job stops before doing any work."""
+    sentinel = "EFP_MANIFEST_ARGUMENT_CHECK"
+    env = {**os.environ, sentinel: "1", "COLUMNS": "200", "NO_COLOR": "1"}
+    commands = {}
+    for _, doc in _ray_manifests():
+        if doc["kind"] == "RayJob":
+            argv = shlex.split(doc["spec"]["entrypoint"])
+            assert argv[:2] == ["python", "-m"], f"{doc['metadata']['name']}: entrypoint is not `python -m ray_apps.<job> ...`"
+            if importlib.util.find_spec(argv[2]) is not None:  # else test_every_ray_apps_entrypoint_... reports it
+                commands[doc["metadata"]["name"]] = [sys.executable, *argv[1:]]
+    failures = []
+    helped = _run_all({name: [*argv, "--help"] for name, argv in commands.items()}, env)
+    argparse_jobs = {name for name, (_, output) in helped.items() if output.lstrip().startswith("usage: ")}
+    for name, (code, output) in helped.items():
+        if name not in argparse_jobs and code != 0:
+            failures.append(f"{name}: `{shlex.join(commands[name][1:])}` is refused:\n{output[-1500:]}")
+    ran = _run_all({name: commands[name] for name in argparse_jobs}, env)
+    for name, (_, output) in ran.items():
+        if f"unknown setting in environment: {sentinel}" not in output:
+            failures.append(f"{name}: `{shlex.join(commands[name][1:])}` is refused:\n{output[-1500:]}")
     assert not failures, "\n".join(failures)
 
 
