@@ -143,7 +143,7 @@ def read_csv(
     if errors_by_shape:
         index = np.asarray(errors_by_shape)
         found = np.array([len(parsed.rows[i]) for i in errors_by_shape])
-        reasons = [f"expected {width} fields, found {k}" for k in found]
+        reasons = [f"wrong number of fields (expected {width}, found {k})" for k in found]
         batch.load.loc[index, "error"] = pd.array(reasons, dtype="string")
         batch.load.loc[index, "error_field"] = "row"
     return batch

@@ -75,7 +75,7 @@ def test_row_with_wrong_field_count_is_a_row_error(tmp_path, catalogue):
     path = tmp_path / "ragged.csv"
     path.write_text("timestamp,city,load_mw\n2024-05-01T00:00,DEL,4000\n2024-05-01T00:15,DEL,4000,9\n", encoding="utf-8")
     load = read_csv(path, catalogue=catalogue).load
-    assert load.loc[1, "error"] == "expected 3 fields, found 4" and load.loc[1, "line"] == 3
+    assert load.loc[1, "error"] == "wrong number of fields (expected 3, found 4)" and load.loc[1, "line"] == 3
 
 
 def test_parquet_typed_and_text_columns(tmp_path, catalogue):

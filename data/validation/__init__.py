@@ -1,0 +1,6 @@
+"""Validation: every input row accepted, repaired (repair named) or rejected with its reason."""
+
+from data.validation.rules import ValidationRules, load_rules
+from data.validation.validate import QUARANTINE_COLUMNS, validate
+
+__all__ = ["QUARANTINE_COLUMNS", "ValidationRules", "load_rules", "validate"]
