@@ -51,13 +51,15 @@ def _zone(payload: dict, path: str):
 def read_open_meteo(
     path: str | Path,
     *,
-    city: str,
+    city: str | None,
     kind: str = "observed",
     issued_at: dt.datetime | None = None,
     **_: object,
 ) -> SourceBatch:
     """Hourly weather of one city; ``kind="forecast"`` needs ``issued_at``."""
     path = str(path)
+    if not city:
+        raise InputFileError(path, "an Open-Meteo file names no city: pass one (--city CODE)")
     if kind not in ("observed", "forecast"):
         raise InputFileError(path, f"kind must be observed or forecast, not {kind!r}")
     if kind == "forecast" and issued_at is None:

@@ -33,7 +33,7 @@ def _is_header(fields: list[str]) -> bool:
 def read_sldc(
     path: str | Path,
     *,
-    city: str = "DEL",
+    city: str | None = "DEL",
     date: dt.date | str | None = None,
     catalogue: Catalogue | None = None,
     **_: object,
@@ -70,7 +70,7 @@ def read_sldc(
     bad_slot = slot.isna().to_numpy() | (slot >= pd.Timedelta(days=1)).fillna(True).to_numpy()
     errors.add(bad_slot, "unparseable TIMESLOT '" + slot_text.fillna("") + "'", "TIMESLOT")
     naive = (days.dt.normalize() + slot).astype("datetime64[us]")
-    code = city.upper()
+    code = (city or "DEL").upper()
     cities = pd.Series([code] * len(table), dtype="string")
     timezone = catalogue.get(code).timezone if catalogue is not None and code in catalogue else DEFAULT_TIMEZONE
     ts = localize_by_city(naive, cities, None, timezone, path)

@@ -137,3 +137,6 @@ def test_connectors_dispatch_with_the_same_keywords(catalogue):
     batch = CONNECTORS["sldc"](SOURCES / "sldc_delhi_2024-05-01.csv", city="DEL", catalogue=catalogue,
                                column_map=None, default_timezone=None)
     assert len(batch.load) == 24
+    assert len(CONNECTORS["sldc"](SOURCES / "sldc_delhi_2024-05-01.csv", city=None).load) == 24
+    with pytest.raises(InputFileError, match="--city"):
+        CONNECTORS["open-meteo"](SOURCES / "open_meteo_delhi.json", city=None, catalogue=catalogue)
