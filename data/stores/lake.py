@@ -112,10 +112,9 @@ class LakeStore:
         self, table: str, frame: pd.DataFrame, keys: tuple[str, ...], values: tuple[str, ...], schema: pa.Schema
     ) -> WriteCounts:
         total = WriteCounts()
-        years = frame["ts"].dt.year.to_numpy()
         with self.staged():
-            for (city, year), group in frame.groupby([frame["city"], years], sort=True):
-                path = self.partition_path(table, str(city), int(year))
+            for city, year, group in _partitions(frame):
+                path = self.partition_path(table, city, year)
                 existing = pq.read_table(path).to_pandas() if path.exists() else None
                 merged, counts = frames.upsert(existing, group.reset_index(drop=True), keys, values)
                 if counts.inserted or counts.updated:
@@ -187,6 +186,16 @@ class LakeStore:
             raise NotFoundError(f"no load stored for city '{city}'")
         ts = pq.read_table(files[-1], columns=["ts"]).column("ts").to_numpy()
         return infer_resolution(ts)
+
+
+def _partitions(frame: pd.DataFrame) -> Iterator[tuple[str, int, pd.DataFrame]]:
+    """(city, UTC year, rows) slices of a frame sorted by city then ts: partitions are contiguous."""
+    cities = frame["city"].to_numpy()
+    years = frame["ts"].dt.year.to_numpy()
+    change = np.flatnonzero((cities[1:] != cities[:-1]) | (years[1:] != years[:-1])) + 1
+    bounds = [0, *change.tolist(), len(frame)]
+    for low, high in zip(bounds[:-1], bounds[1:]):
+        yield str(cities[low]), int(years[low]), frame.iloc[low:high].reset_index(drop=True)
 
 
 def infer_resolution(ts: np.ndarray) -> int:
