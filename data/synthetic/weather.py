@@ -106,6 +106,16 @@ def clear_sky_radiation(ts_utc: np.ndarray, latitude: float, longitude: float) -
     return 1050.0 * np.maximum(sin_elevation, 0.0) ** 1.2
 
 
+def between_days(values: np.ndarray, day: np.ndarray, hour: np.ndarray) -> np.ndarray:
+    """A daily value at each block, interpolated between day centres (noon) so that the
+    weather does not jump at midnight."""
+    position = day + hour / 24.0 - 0.5
+    lower = np.clip(np.floor(position).astype(np.int64), 0, len(values) - 1)
+    upper = np.clip(lower + 1, 0, len(values) - 1)
+    weight = position - np.floor(position)
+    return values[lower] * (1.0 - weight) + values[upper] * weight
+
+
 def block_weather(
     daily: DailyWeather,
     day: np.ndarray,
@@ -118,16 +128,17 @@ def block_weather(
 ) -> dict[str, np.ndarray]:
     """Weather values per block, named as in ``data.schema.WEATHER_VALUES``."""
     n = len(day)
-    temp_day = daily.temp[day]
-    temp = temp_day + daily.dtr[day] / 2.0 * np.cos(2 * np.pi * (hour - 15.0) / 24.0)
-    rh = np.clip(daily.rh[day] - 2.2 * (temp - temp_day), 5.0, 100.0)
+    temp_day = between_days(daily.temp, day, hour)
+    temp = temp_day + between_days(daily.dtr, day, hour) / 2.0 * np.cos(2 * np.pi * (hour - 15.0) / 24.0)
+    rh = np.clip(between_days(daily.rh, day, hour) - 2.2 * (temp - temp_day), 5.0, 100.0)
     shower_shape = 0.4 + 2.0 * bump(hour, 17.0, 3.0)
     shower = shower_shape / shower_shape.mean() if n else shower_shape
     wind_noise = np.zeros(n) if draws is None else ar1(draws["wind"], 0.95, 2.0)
     shower_noise = np.ones(n) if draws is None else draws["shower"]
     precipitation = np.round(daily.rain_mm[day] / 96.0 * shower * shower_noise, 1)
-    cloud = np.clip(daily.cloud[day] + 20.0 * (precipitation > 0), 0.0, 100.0)
-    wind = np.maximum(7.0 + 4.0 * coastal + 5.0 * bump(hour, 15.0, 4.0) + 2.5 * daily.wind[day] + wind_noise, 0.5)
+    cloud = np.clip(between_days(daily.cloud, day, hour) + 20.0 * (precipitation > 0), 0.0, 100.0)
+    wind = np.maximum(7.0 + 4.0 * coastal + 5.0 * bump(hour, 15.0, 4.0) + 2.5 * between_days(daily.wind, day, hour)
+                      + wind_noise, 0.5)
     radiation = clear_sky_radiation(ts_utc, latitude, longitude) * (1.0 - 0.75 * (cloud / 100.0) ** 3)
     return {
         "temperature_c": np.round(temp, 1),
