@@ -39,6 +39,8 @@ IMAGE_REPOSITORY = "ghcr.io/example/energy-forecast-platform"
 ENTRYPOINT = re.compile(r"python\s+-m\s+(ray_apps\.[A-Za-z_][\w.]*)")
 #: Environment variables that carry credentials and must come from a Secret.
 SECRET_ENV = {"EFP_DATABASE_URL", "EFP_REDIS_URL", "EFP_JWT_SECRET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+#: The Kubernetes core objects cluster/ may hold besides KubeRay's.
+CORE_KINDS = {("v1", "ConfigMap"), ("v1", "Namespace"), ("v1", "PersistentVolumeClaim")}
 SECRET_NAME_HINT = re.compile(r"SECRET|PASSWORD|TOKEN|DATABASE_URL|REDIS_URL|ACCESS_KEY", re.IGNORECASE)
 
 
@@ -89,7 +91,7 @@ def test_manifest_is_valid_for_its_schema(path: Path, validators: dict[str, Any]
             errors = schema_errors(validators[doc["kind"]], doc)
             assert not errors, f"{path.name}:\n" + "\n".join(errors)
         else:
-            assert (doc["apiVersion"], doc["kind"]) in {("v1", "ConfigMap"), ("v1", "Namespace")}, path.name
+            assert (doc["apiVersion"], doc["kind"]) in CORE_KINDS, path.name
 
 
 @pytest.mark.parametrize(
@@ -224,6 +226,25 @@ def test_secrets_come_from_secret_refs_only() -> None:
                     assert "value" not in item, f"{path.name} {group}: {name} is a literal"
                     assert item["valueFrom"]["secretKeyRef"]["name"] == "efp-secrets", f"{path.name} {group}: {name}"
             assert {"configMapRef": {"name": "efp-config"}} in container.get("envFrom", []), f"{path.name} {group}"
+
+
+def test_every_ray_pod_mounts_the_shared_volume_at_the_data_dir() -> None:
+    """Ray Train checkpoints and Tune results go under EFP_DATA_DIR/ray_results: with workers
+    on several pods Ray needs that to be one shared filesystem, so every Ray container
+    mounts the ReadWriteMany claim exactly where the ConfigMap puts EFP_DATA_DIR."""
+    data_dir = _manifest("ConfigMap", "efp-config")["data"]["EFP_DATA_DIR"]
+    claim = _manifest("PersistentVolumeClaim", "efp-shared")
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    for path, doc in _ray_manifests():
+        for cluster in ray_cluster_specs(doc):
+            groups = [("head", cluster["headGroupSpec"])] + [(g["groupName"], g) for g in cluster.get("workerGroupSpecs", [])]
+            for name, group in groups:
+                pod = group["template"]["spec"]
+                volumes = {v["name"]: v for v in pod.get("volumes", [])}
+                mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0].get("volumeMounts", [])}
+                assert data_dir in mounts, f"{path.name} {name}: nothing mounted at {data_dir}"
+                volume = volumes.get(mounts[data_dir], {})
+                assert volume.get("persistentVolumeClaim", {}).get("claimName") == "efp-shared", f"{path.name} {name}"
 
 
 def test_images_match_project_version_and_gpu_variant() -> None:
