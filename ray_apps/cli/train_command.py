@@ -1,9 +1,68 @@
-"""CLI commands of this group; see DESIGN.md "CLI contract"."""
+"""``efp train``: train the ensemble on Ray Train and register a candidate (DESIGN.md, "CLI contract")."""
 
 from __future__ import annotations
 
+import datetime as dt
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from ray_apps.cli.output import JsonOption, console, err_console, print_json, print_table, reports_errors
+
+
+class UseGpu(str, Enum):
+    auto = "auto"
+    true = "true"
+    false = "false"
+
+
+def _split(value: str | None) -> list[str] | None:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else None
+
+
+def train_command(
+    cities: Optional[str] = typer.Option(None, "--cities", help="Comma-separated city codes (default: every stored city)."),
+    until: Optional[str] = typer.Option(None, "--until", help="Use data up to and including this date (YYYY-MM-DD)."),
+    models: Optional[str] = typer.Option(None, "--models", help="Members to train, e.g. xgboost,lstm,transformer."),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray Train workers per member."),
+    use_gpu: UseGpu = typer.Option(UseGpu.auto, "--use-gpu", help="auto: GPU when the cluster has one."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML merged over configs/training.yaml (e.g. Tune's best)."),
+    local: bool = typer.Option(False, "--local", help="Fit in this process without Ray Train."),
+    json_output: bool = JsonOption,
+) -> None:
+    """Train XGBoost, LSTM and Transformer members, fit the ensemble, evaluate and register."""
+    _run(cities, until, models, workers, use_gpu.value, config, local, json_output)
+
+
+@reports_errors
+def _run(cities, until, models, workers, use_gpu, config, local, json_output) -> None:
+    from data.settings import get_settings
+    from training.config import TrainingConfigError, load_train_config
+    from training.pipeline import train
+
+    settings = get_settings()
+    try:
+        until_date = dt.date.fromisoformat(until) if until else None
+    except ValueError:
+        raise TrainingConfigError(f"--until: expected YYYY-MM-DD, got {until!r}") from None
+    train_config = load_train_config(config)
+    if not local:
+        from ray_apps.runtime import init_ray
+
+        init_ray(settings)
+    log = (lambda line: err_console.print(line, highlight=False)) if json_output else (lambda line: console.print(line, highlight=False))
+    report = train(settings, train_config, cities=_split(cities), until=until_date, models=_split(models), workers=workers,
+                   use_gpu=use_gpu, distributed=not local, log=log)
+    if json_output:
+        print_json(report)
+        return
+    rows = [{"forecaster": name, **{k: round(v, 4) for k, v in values.items()}} for name, values in report.metrics["all"].items()]
+    print_table(f"Version {report.version}: test window, mean over {', '.join(report.cities)}", rows)
+    console.print(f"registered {report.version} as candidate ({report.duration_s:.0f} s)")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the root app."""
+    """Add ``efp train`` to the root app."""
+    app.command("train")(train_command)

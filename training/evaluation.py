@@ -1,0 +1,59 @@
+"""Test-window evaluation at training time: every member, the ensemble and both baselines,
+scored with ``training.metrics`` on the same day-ahead issue times per city."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.assemble import member_predictions, truth_mw
+from training.baselines import seasonal_naive
+from training.data_prep import TrainingData
+from training.ensemble import WeightedEnsemble
+from training.metrics import evaluate, season_steps
+
+BASELINE_NAMES = ("seasonal_naive_day", "seasonal_naive_week")
+
+
+def _ensemble(ensemble: WeightedEnsemble, cities: np.ndarray, preds: dict[str, np.ndarray]) -> np.ndarray:
+    out = np.zeros_like(next(iter(preds.values())))
+    for i, city in enumerate(cities):
+        out[i], _ = ensemble.combine(str(city), {n: p[i] for n, p in preds.items()})
+    return out
+
+
+def _baselines(data: TrainingData) -> dict[str, np.ndarray]:
+    test = data.test
+    out = {name: np.zeros((len(test), data.horizon, 3)) for name in BASELINE_NAMES}
+    for i in range(len(test)):
+        origin = pd.Timestamp(test.origin[i]).tz_localize("UTC")
+        history = data.loads[str(test.cities[i])]
+        for name, period in zip(BASELINE_NAMES, ("day", "week")):
+            out[name][i] = seasonal_naive(history, origin, data.horizon, data.resolution_minutes, period)
+    return out
+
+
+def evaluate_test(data: TrainingData, members: dict, ensemble: WeightedEnsemble) -> dict[str, dict[str, dict[str, float]]]:
+    """{city|"all": {forecaster: {metric: value}}}; "all" averages the cities' metrics."""
+    test = data.test
+    preds = member_predictions(members, test)
+    forecasts = {**preds, "ensemble": _ensemble(ensemble, test.cities, preds), **_baselines(data)}
+    actual = np.where(test.ymask, truth_mw(test), np.nan)
+    season = season_steps(data.resolution_minutes, "day")
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for city in np.unique(test.cities):
+        index = np.flatnonzero(test.cities == city)
+        history = data.loads[str(city)]
+        first_test = pd.Timestamp(test.origin[index].min()).tz_localize("UTC")
+        insample = history[pd.to_datetime(history["ts"], utc=True) < first_test]["load_mw"].to_numpy(float)[-season * 8:]
+        result[str(city)] = {
+            name: evaluate(actual[index].reshape(-1), f[index].reshape(-1, 3), insample=insample, season=season)
+            for name, f in forecasts.items()
+        }
+    names = list(forecasts)
+    result["all"] = {
+        name: {metric: float(np.nanmean([result[c][name][metric] for c in result if c != "all"]))
+               for metric in result[str(test.cities[0])][name]}
+        for name in names
+    }
+    return result

@@ -1,0 +1,135 @@
+"""The training pipeline: clean -> features -> time-ordered split -> members -> ensemble
+-> test evaluation -> registry. One progress line per stage, epoch and boosting chunk.
+
+``distributed=True`` (default) fits each member on Ray Train; ``False`` fits the same
+members in this process (tiny bundles in tests, the single-process benchmark baseline).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, Field
+
+from data.errors import PlatformError
+from data.settings import REPO_ROOT, PlatformSettings
+from training.assemble import assemble_bundle
+from training.config import TrainConfig
+from training.data_prep import prepare_training_data
+from training.evaluation import evaluate_test
+from training.fitting import fit_member, fit_member_per_city
+
+
+class TrainingFailedError(PlatformError):
+    """No member could be trained; the message carries each member's reason."""
+
+
+class TrainReport(BaseModel):
+    """What a training run did (``efp train --json`` prints this)."""
+
+    version: str
+    cities: list[str]
+    models: list[str]
+    failed_members: dict[str, str] = Field(default_factory=dict, description="Member -> why it was left out.")
+    resolution_minutes: int
+    horizon_steps: int
+    windows: dict[str, datetime] = Field(description="train_start, validation_start, test_start, end (UTC).")
+    samples: dict[str, int]
+    validation_pinball: dict[str, float]
+    weights: dict[str, list[dict[str, float]]]
+    metrics: dict[str, dict[str, dict[str, float]]] = Field(description="{city|all: {forecaster: {metric: value}}} on the test window.")
+    registered: bool
+    bundle_dir: str | None
+    distributed: bool
+    feature_schema_hash: str
+    git_commit: str | None
+    duration_s: float
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def effective_config(config: TrainConfig, *, models=None, workers=None, use_gpu=None) -> TrainConfig:
+    """The config with command-line overrides applied."""
+    update: dict[str, Any] = {}
+    if models:
+        update["models"] = list(models)
+    scaling = config.scaling.model_copy(update={k: v for k, v in {"workers": workers, "use_gpu": use_gpu}.items() if v is not None})
+    return TrainConfig.model_validate({**config.model_dump(), **update, "scaling": scaling.model_dump()})
+
+
+def train(
+    settings: PlatformSettings, config: TrainConfig, *, cities: list[str] | None = None, until: date | None = None,
+    models: list[str] | None = None, workers: int | None = None, use_gpu: str | None = None, distributed: bool = True,
+    register: bool = True, log: Callable[[str], None] = print, bundle_dir: Path | None = None,
+) -> TrainReport:
+    started = time.perf_counter()
+    config = effective_config(config, models=models, workers=workers, use_gpu=use_gpu)
+    if not cities:
+        from data.stores import open_store
+
+        cities = open_store(settings).cities()
+    cities = sorted({c.upper() for c in cities})
+    log(f"[stage] reading and preparing data for {', '.join(cities) or 'no cities'}")
+    data = prepare_training_data(settings, config, cities, until)
+    w = data.windows
+    log(f"[stage] split: train {w['train_start']:%Y-%m-%d}..{w['validation_start']:%Y-%m-%d}, validation ..{w['test_start']:%Y-%m-%d}, "
+        f"test ..{w['end']:%Y-%m-%d} ({len(data.train)}/{len(data.validation)}/{len(data.test)} issue times)")
+    run_dir = settings.data_dir / "ray_results"
+    fit = fit_member if config.global_model else fit_member_per_city
+    members, val_pinball, failed = {}, {}, {}
+    for name in config.models:
+        log(f"[stage] training {name} ({'Ray Train' if distributed else 'in-process'})")
+        try:
+            outcome = fit(name, getattr(config.members, name).model_dump(), data, scaling=config.scaling,
+                          distributed=distributed, run_dir=run_dir, seed=config.seed, log=log)
+        except Exception as error:  # one failed member must not lose the others' work
+            failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            log(f"[stage] {name} failed: {failed[name]}")
+            continue
+        members[name], val_pinball[name] = outcome.member, outcome.validation_pinball
+        log(f"[stage] {name}: validation pinball {outcome.validation_pinball:.4f}")
+    if not members:
+        raise TrainingFailedError(f"no member could be trained: {failed}")
+    from training.registry import VersionInfo, new_version_id, open_registry
+
+    version = new_version_id()
+    log("[stage] fitting ensemble weights on the validation window")
+    bundle = assemble_bundle(version, data, members, config)
+    log("[stage] evaluating members, ensemble and baselines on the test window")
+    metrics = evaluate_test(data, members, bundle.ensemble)
+    bundle.metrics = metrics["all"]
+    folder = Path(bundle_dir) if bundle_dir else Path(tempfile.mkdtemp(prefix=f"bundle-{version}-"))
+    bundle.save(folder)
+    commit = git_commit()
+    if register:
+        info = VersionInfo(
+            cities=data.cities, resolution_minutes=data.resolution_minutes, train_start=w["train_start"].to_pydatetime(),
+            train_end=w["test_start"].to_pydatetime(), data_end=w["end"].to_pydatetime(), members=sorted(members),
+            metrics=metrics["all"], config=config.model_dump(mode="json"), git_commit=commit,
+            feature_schema_hash=bundle.feature_schema_hash,
+            notes=f"failed members: {failed}" if failed else "",
+        )
+        open_registry(settings).register(folder, info, version=version)
+        log(f"[stage] registered version {version} as candidate")
+    return TrainReport(
+        version=version, cities=data.cities, models=sorted(members), failed_members=failed,
+        resolution_minutes=data.resolution_minutes, horizon_steps=data.horizon,
+        windows={k: pd.Timestamp(v).to_pydatetime() for k, v in w.items()},
+        samples={"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        validation_pinball=val_pinball, weights=bundle.ensemble.weights, metrics=metrics, registered=register,
+        bundle_dir=str(folder), distributed=distributed, feature_schema_hash=bundle.feature_schema_hash,
+        git_commit=commit, duration_s=round(time.perf_counter() - started, 1),
+    )
