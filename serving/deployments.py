@@ -15,11 +15,14 @@ import numpy as np
 import pandas as pd
 from ray import serve
 
+import logging
+
 from data.settings import PlatformSettings, get_settings, load_settings
 from serving.features import FeatureBuilder, FeaturePacket
 
 #: Versions kept loaded per replica; older ones are evicted (LRU) by Serve's multiplexer.
 MODELS_PER_REPLICA = 3
+logger = logging.getLogger("ray.serve")
 
 
 def replica_settings(overrides: dict[str, Any]) -> PlatformSettings:
@@ -40,13 +43,25 @@ class _VersionedModels:
 
         return load_bundle(self._directory.fetch(version))
 
+    async def preload(self, loader: Any) -> None:
+        """Load today's production versions before the replica takes traffic, so the first
+        requests do not pay for model loading (and are not cut off by the member timeout)."""
+        try:
+            versions = await asyncio.to_thread(self._directory.production_versions)
+            for version in sorted(versions)[-MODELS_PER_REPLICA:]:
+                await loader(version)
+        except Exception as error:  # no registry yet: versions load on first use
+            logger.warning("could not preload production models: %s", error)
+
 
 @serve.deployment
 class Preprocessor:
-    def __init__(self, settings: dict[str, Any], feature_cache_size: int = 512) -> None:
+    async def __init__(self, settings: dict[str, Any], feature_cache_size: int = 512) -> None:
         self._settings = replica_settings(settings)
         self._models = _VersionedModels(self._settings)
         self._features = FeatureBuilder(self._settings, feature_cache_size)
+        await asyncio.to_thread(self._features.prepare)
+        await self._models.preload(self.bundle)
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def bundle(self, version: str) -> Any:
@@ -66,12 +81,13 @@ class Preprocessor:
 class Member:
     """One ensemble member (xgboost, lstm or transformer), batched across requests."""
 
-    def __init__(self, member: str, settings: dict[str, Any], max_batch_size: int = 16,
-                 batch_wait_timeout_s: float = 0.002) -> None:
+    async def __init__(self, member: str, settings: dict[str, Any], max_batch_size: int = 16,
+                       batch_wait_timeout_s: float = 0.002) -> None:
         self.member = member
         self._models = _VersionedModels(replica_settings(settings))
         self.predict_batch.set_max_batch_size(max_batch_size)
         self.predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        await self._models.preload(self.bundle)
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def bundle(self, version: str) -> Any:
@@ -102,8 +118,9 @@ class Member:
 
 @serve.deployment
 class Ensemble:
-    def __init__(self, settings: dict[str, Any]) -> None:
+    async def __init__(self, settings: dict[str, Any]) -> None:
         self._models = _VersionedModels(replica_settings(settings))
+        await self._models.preload(self.bundle)
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def bundle(self, version: str) -> Any:

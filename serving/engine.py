@@ -59,7 +59,9 @@ class ForecastEngine(Protocol):
 def describe_failure(error: BaseException) -> str:
     if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
         return "timed out"
-    cause = getattr(error, "cause", None) or error
+    cause = error
+    while getattr(cause, "cause", None) is not None:
+        cause = cause.cause  # type: ignore[attr-defined]
     text = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {text[-1] if text else ''}"[:200]
 

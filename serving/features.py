@@ -58,6 +58,12 @@ class FeatureBuilder:
             self._store = open_store(self._settings)
         return self._store
 
+    def prepare(self) -> None:
+        """Open the store and import the input builder now rather than on the first request."""
+        import training.inputs  # noqa: F401
+
+        self._open_store()
+
     def build(self, bundle: Any, version: str, city: str, start: pd.Timestamp, horizon: int,
               weather: list[dict[str, Any]] | None) -> FeaturePacket:
         key = (version, city, start.isoformat(), horizon, weather_digest(weather))

@@ -11,6 +11,7 @@ import asyncio
 from typing import Any
 
 import numpy as np
+from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from data.errors import PlatformError
@@ -21,12 +22,31 @@ async def _resolve(response: DeploymentResponse) -> Any:
     return await response
 
 
+def _cancel(call: DeploymentResponse) -> None:
+    """Tell the member to stop working on a request nobody waits for any more."""
+    try:
+        call.cancel()
+    except Exception:  # already finished or failed: nothing to cancel
+        pass
+
+
 def _platform_cause(error: BaseException) -> PlatformError | None:
-    """The caller's error inside a deployment failure (e.g. a bad start for this history)."""
-    cause = getattr(error, "cause", None)
-    if isinstance(cause, PlatformError):
-        return cause
-    return error if isinstance(error, PlatformError) else None
+    """The caller's error inside a deployment failure (e.g. a horizon beyond the model's),
+    rebuilt as its plain class with its one-line message (Ray wraps it with a traceback)."""
+    innermost: BaseException = error
+    while getattr(innermost, "cause", None) is not None:
+        innermost = innermost.cause  # type: ignore[attr-defined]
+    if not isinstance(innermost, PlatformError):
+        return None
+    if not isinstance(innermost, RayTaskError):
+        return innermost
+    plain = next(c for c in type(innermost).__mro__ if issubclass(c, PlatformError) and not issubclass(c, RayTaskError))
+    last_line = str(innermost).strip().splitlines()[-1]
+    message = last_line.split(": ", 1)[1] if ": " in last_line else last_line
+    try:
+        return plain(message)
+    except TypeError:  # an error class with a richer constructor
+        return PlatformError(message)
 
 
 class ServeEngine:
@@ -46,7 +66,8 @@ class ServeEngine:
         present: list[str] = []
         for (name, call), outcome in zip(calls.items(), outcomes):
             if isinstance(outcome, BaseException):
-                call.cancel()
+                if isinstance(outcome, (asyncio.TimeoutError, TimeoutError)):
+                    _cancel(call)
                 failures[name] = describe_failure(outcome)
                 present.append(name)
             elif outcome is not None:  # None: this version has no such member
