@@ -25,6 +25,7 @@ from contextlib import contextmanager
 import pandas as pd
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -37,14 +38,14 @@ from data.stores.lake import infer_resolution
 from data.stores.postgres import binary_copy
 from data.stores.postgres.pool import get_pool
 
-COPY_CHUNK_BYTES = 4 << 20
 _stage_ids = itertools.count()
 
 
-def _copy(cur: psycopg.Cursor, statement: str, payload: bytes) -> None:
-    with cur.copy(statement) as copy:
-        for offset in range(0, len(payload), COPY_CHUNK_BYTES):
-            copy.write(payload[offset : offset + COPY_CHUNK_BYTES])
+def _copy(cur: psycopg.Cursor, statement: str, table: pa.Table) -> None:
+    """Stream ``table`` as binary COPY; a writer thread sends while the next chunk is encoded."""
+    with cur.copy(statement, writer=QueuedLibpqWriter(cur)) as copy:
+        for chunk in binary_copy.encode_chunks(table, minus_infinity_for_null=("issued_at",)):
+            copy.write(chunk)
 
 
 
@@ -113,7 +114,6 @@ class PostgresStore:
     ) -> WriteCounts:
         """Store ``table`` in ``target``; new rows inserted, differing rows updated, the rest counted unchanged."""
         columns = ", ".join(table.column_names)
-        payload = binary_copy.encode(table, minus_infinity_for_null=("issued_at",))
         total = table.num_rows
         with self._connection() as conn, conn.cursor() as cur:
             cur.execute("SET LOCAL TimeZone = 'UTC'")
@@ -126,13 +126,13 @@ class PostgresStore:
                 # a savepoint and falls back to the merge on a key conflict.
                 try:
                     with conn.transaction():
-                        _copy(cur, f"COPY {target} ({columns}) FROM STDIN (FORMAT binary)", payload)
+                        _copy(cur, f"COPY {target} ({columns}) FROM STDIN (FORMAT binary)", table)
                     return WriteCounts(inserted=total)
                 except psycopg.errors.UniqueViolation:
                     pass
             stage = f"_efp_stage_{next(_stage_ids)}"
             cur.execute(f"CREATE TEMP TABLE {stage} ({stage_ddl}) ON COMMIT DROP")
-            _copy(cur, f"COPY {stage} ({columns}) FROM STDIN (FORMAT binary)", payload)
+            _copy(cur, f"COPY {stage} ({columns}) FROM STDIN (FORMAT binary)", table)
             match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
             assign = ", ".join(f"{v} = s.{v}" for v in values)
             old = ", ".join(f"t.{v}" for v in values)
