@@ -195,6 +195,29 @@ def test_rayservice_serves_the_built_serve_config() -> None:
     )
 
 
+def _quantity_cpus(value: str | int | float) -> float:
+    text = str(value)
+    return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
+
+
+def test_serve_deployments_fit_the_rayservice_workers() -> None:
+    """The largest replica count every deployment may autoscale to, times its CPUs, fits the
+    serve worker group at maxReplicas (the head runs no replicas: num-cpus 0)."""
+    service = _manifest("RayService")
+    config = yaml.safe_load(service["spec"]["serveConfigV2"])
+    demand = 0.0
+    for application in config["applications"]:
+        for deployment in application.get("deployments", []):
+            replicas = deployment.get("num_replicas") or deployment.get("autoscaling_config", {}).get("max_replicas", 1)
+            demand += replicas * deployment.get("ray_actor_options", {}).get("num_cpus", 1.0)
+    capacity = sum(
+        group["maxReplicas"] * _quantity_cpus(group["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"])
+        for group in service["spec"]["rayClusterConfig"]["workerGroupSpecs"]
+    )
+    assert demand > 0, "serveConfigV2 lists no deployments with resources"
+    assert demand <= capacity, f"Serve may ask for {demand:g} CPUs; the serve workers offer {capacity:g}"
+
+
 def test_configmap_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _manifest("ConfigMap", "efp-config")["data"]
     for key, value in data.items():
