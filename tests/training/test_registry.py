@@ -174,7 +174,9 @@ def test_postgres_index_holds_the_production_history(pg_settings: PlatformSettin
     import psycopg
 
     registry = open_registry(pg_settings)
-    version = registry.register(make_bundle(tmp_path / "a"), info(["DEL"])).version
+    with_nan = info(["DEL"]).model_copy(update={"metrics": {"ensemble": {"mape": 4.0, "mase": float("nan")}}})
+    version = registry.register(make_bundle(tmp_path / "a"), VersionInfo.model_validate(with_nan.model_dump())).version
+    assert registry.get(version).metrics == {"ensemble": {"mape": 4.0, "mase": None}}  # jsonb has no NaN
     registry.promote(version)
     with psycopg.connect(pg_settings.database_url) as conn:
         rows = conn.execute("SELECT city, version, rolled_back_at FROM registry_production").fetchall()

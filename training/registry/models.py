@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any, Literal
 
@@ -26,13 +27,23 @@ class VersionInfo(BaseModel):
     train_end: datetime = Field(description="First instant not used for fitting (UTC, exclusive).")
     data_end: datetime | None = Field(None, description="End of all data read, test split included (UTC, exclusive).")
     members: list[str] = Field(default_factory=list, description="Ensemble members in the bundle.")
-    metrics: dict[str, dict[str, float]] = Field(
-        default_factory=dict, description="Evaluation at training time: {member|ensemble|baseline: {metric: value}}."
+    metrics: dict[str, dict[str, float | None]] = Field(
+        default_factory=dict,
+        description="Evaluation at training time: {member|ensemble|baseline: {metric: value}}; null when not computable.",
     )
     config: dict[str, Any] = Field(default_factory=dict, description="The training configuration that produced it.")
     git_commit: str | None = Field(None, description="Commit of the code that trained it; filled in when None.")
     feature_schema_hash: str = Field(description="Hash of the preprocessor's feature list and encodings.")
     notes: str = Field("", description="Free text for people.")
+
+    @field_validator("metrics")
+    @classmethod
+    def _nan_to_null(cls, metrics: dict[str, dict[str, float | None]]) -> dict[str, dict[str, float | None]]:
+        # NaN is neither JSON nor jsonb: an undefined metric (e.g. MASE without history) is stored as null.
+        return {
+            name: {k: (None if v is None or math.isnan(v) else v) for k, v in values.items()}
+            for name, values in metrics.items()
+        }
 
     @field_validator("cities")
     @classmethod
