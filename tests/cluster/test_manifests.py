@@ -296,6 +296,17 @@ def test_ray_and_torch_versions_agree_with_the_image() -> None:
             assert cluster["authOptions"] == {"mode": "token"}, f"{path.name}: Ray 2.60 token auth"
 
 
+def test_image_holds_every_package_and_the_configs() -> None:
+    """The image runs `python -m ray_apps.<job>` from an editable install of the copied tree:
+    a package pyproject.toml ships but the Dockerfile does not copy would be missing there."""
+    dockerfile = (CLUSTER_DIR / "Dockerfile").read_text(encoding="utf-8")
+    with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
+        patterns = tomllib.load(handle)["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in patterns}
+    for folder in sorted(packages | {"configs"}):
+        assert f"COPY --chown=ray:users {folder} ./{folder}\n" in dockerfile, f"cluster/Dockerfile does not copy {folder}/"
+
+
 def test_gpu_groups_ask_for_gpus_and_autoscaling_bounds_hold() -> None:
     cluster = _manifest("RayCluster", "efp")["spec"]
     assert cluster["enableInTreeAutoscaling"] is True
