@@ -1,0 +1,148 @@
+"""The forecast service on Ray Serve, started once for this module with the tiny real
+bundle, real Redis (cache, rate limits) and real PostgreSQL (API keys, registry index,
+history): auth, rate limits, cache, batch, hot reload and a member replica killed mid-load.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import jwt
+import pytest
+import ray
+import redis
+
+from serving.keys import open_key_store
+
+from serving_world import World
+
+pytestmark = pytest.mark.slow
+
+
+def _post(world: World, role: str, body: dict, **headers: str) -> httpx.Response:
+    return httpx.post(f"{world.url}/v1/forecast", json=body, headers={**world.headers(role), **headers}, timeout=30)
+
+
+def test_forecast_through_the_graph_then_from_redis(served: World) -> None:
+    body = {"city": "DEL", "start": "2024-04-08T00:00:00", "horizon": "1d"}
+    first = _post(served, "forecaster", body)
+    assert first.status_code == 200, first.text
+    second = _post(served, "forecaster", body).json()
+    data = first.json()
+    assert data["cached"] is False and second["cached"] is True and second["points"] == data["points"]
+    assert len(data["points"]) == 96 and all(p["p10"] <= p["p50"] <= p["p90"] for p in data["points"])
+    assert [m["name"] for m in data["members"]] == ["xgboost", "lstm", "transformer"] and not data["degraded"]
+    client = redis.Redis.from_url(served.settings.redis_url)
+    assert any(client.scan_iter(f"{served.settings.redis_prefix}forecast:{data['model_version']}:*"))
+
+
+def test_credentials_and_roles(served: World) -> None:
+    url = served.url
+    secret = served.settings.effective_jwt_secret
+    token = lambda role, key=secret: jwt.encode({"sub": "ops", "role": role, "exp": int(time.time()) + 600}, key, algorithm="HS256")  # noqa: E731
+    assert httpx.get(f"{url}/v1/cities").status_code == 401
+    assert httpx.get(f"{url}/v1/cities", headers={"X-API-Key": "efp_0000_bad"}).status_code == 401
+    assert httpx.get(f"{url}/v1/cities", headers={"Authorization": f"Bearer {token('viewer', 'wrong-secret')}"}).status_code == 401
+    assert httpx.get(f"{url}/v1/cities", headers=served.headers("viewer")).status_code == 200
+    assert _post(served, "viewer", {"city": "DEL"}).status_code == 403
+    assert httpx.get(f"{url}/v1/keys", headers=served.headers("forecaster")).status_code == 403
+    keys = httpx.get(f"{url}/v1/keys", headers=served.headers("admin"))
+    assert keys.status_code == 200 and {"test-viewer", "test-admin"} <= {k["name"] for k in keys.json()}
+    assert all("hash" not in str(k) for k in keys.json())
+    bearer = {"Authorization": f"Bearer {token('forecaster')}"}
+    assert httpx.post(f"{url}/v1/forecast", json={"city": "MUM", "start": "2024-04-08T00:00:00"}, headers=bearer, timeout=30).status_code == 200
+    assert httpx.get(f"{url}/v1/keys", headers=bearer).status_code == 403
+    store = open_key_store(served.settings)  # PostgreSQL (0004_api_keys)
+    record, key = store.create("soon-revoked", "viewer")
+    assert httpx.get(f"{url}/v1/models", headers={"X-API-Key": key}).status_code == 200
+    store.revoke(record.id)
+    assert httpx.get(f"{url}/v1/models", headers={"X-API-Key": key}).status_code == 401
+
+
+def test_rate_limit_answers_429_with_retry_after(served: World) -> None:
+    statuses = [httpx.get(f"{served.url}/v1/cities", headers=served.headers("limited")) for _ in range(4)]
+    assert [r.status_code for r in statuses[:3]] == [200, 200, 200]
+    assert statuses[3].status_code == 429 and int(statuses[3].headers["Retry-After"]) >= 1
+
+
+def test_batch_of_cities(served: World) -> None:
+    response = httpx.post(f"{served.url}/v1/forecast/batch", headers=served.headers("forecaster"), timeout=60, json={
+        "requests": [{"city": c, "start": "2024-04-09T00:00:00"} for c in ("DEL", "MUM", "ZZZ")]})
+    assert [r["status"] for r in response.json()["results"]] == [200, 200, 404]
+
+
+class _Loop(threading.Thread):
+    """Sends forecasts back to back (cache skipped) and records every status and version."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(daemon=True)
+        self.world, self.stop, self.seen = world, threading.Event(), []
+
+    def run(self) -> None:
+        day = 0
+        with httpx.Client(timeout=30) as client:
+            while not self.stop.is_set():
+                day = day % 10 + 1
+                response = client.post(f"{self.world.url}/v1/forecast", headers={**self.world.headers("forecaster"), "Cache-Control": "no-cache"},
+                                       json={"city": "DEL", "start": f"2024-04-{day:02d}T00:00:00"})
+                body = response.json() if response.status_code == 200 else {}
+                self.seen.append((response.status_code, body.get("model_version"), body.get("degraded"), body.get("members")))
+
+
+def test_promotion_during_a_request_loop_drops_nothing(served: World) -> None:
+    loop = _Loop(served)
+    loop.start()
+    time.sleep(1)
+    promoted = httpx.post(f"{served.url}/v1/models/{served.versions[1]}/promote", json={"force": True},
+                          headers=served.headers("admin"), timeout=60)
+    assert promoted.status_code == 200, promoted.text
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and [v for _, v, _, _ in loop.seen[-5:]] != [served.versions[1]] * 5:
+        time.sleep(0.2)
+    loop.stop.set()
+    loop.join()
+    assert [s for s, *_ in loop.seen if s != 200] == []
+    versions = [v for _, v, _, _ in loop.seen]
+    assert versions[0] == served.versions[0] and versions[-1] == served.versions[1]
+
+
+def _replica_actor(deployment: str):
+    names = [a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+             if a["namespace"] == "serve" and f"#{deployment}#" in a["name"]]
+    return names[0], ray.get_actor(names[0], namespace="serve")
+
+
+def test_killing_a_member_replica_degrades_then_recovers(served: World) -> None:
+    name, actor = _replica_actor("XGBoost")
+    loop = _Loop(served)
+    loop.start()
+    time.sleep(1)
+    ray.kill(actor, no_restart=True)
+    killed_at = len(loop.seen)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        replaced = [n for n in (a["name"] for a in ray.util.list_named_actors(all_namespaces=True)) if "#XGBoost#" in n and n != name]
+        recent = loop.seen[-5:]
+        if replaced and len(loop.seen) > killed_at + 5 and all(s == 200 and not d for s, _, d, _ in recent):
+            break
+        time.sleep(0.5)
+    loop.stop.set()
+    loop.join()
+    assert replaced, "Serve did not start a new XGBoost replica"
+    assert [s for s, *_ in loop.seen if s != 200] == []  # a dead member degrades answers, never fails them
+    for status, _, degraded, members in loop.seen:
+        if degraded:
+            left_out = [m for m in members if not m["used"]]
+            assert [m["name"] for m in left_out] == ["xgboost"] and left_out[0]["reason"] and left_out[0]["weight"] == 0
+            assert abs(sum(m["weight"] for m in members) - 1) < 1e-6  # renormalised over the rest
+    assert not loop.seen[-1][2]
+
+
+def test_metrics_and_health(served: World) -> None:
+    metrics = httpx.get(f"{served.url}/metrics").text
+    assert "efp_http_requests_total" in metrics and 'efp_forecast_cache_total{result="hit"}' in metrics
+    assert httpx.get(f"{served.url}/healthz").json() == {"status": "ok", "auth": "enabled", "warning": None}
+    assert httpx.get(f"{served.url}/readyz").status_code == 200
+    assert httpx.get(f"{served.url}/openapi.json").json()["paths"]["/v1/forecast"]["post"]
