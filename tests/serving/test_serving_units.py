@@ -1,0 +1,94 @@
+"""Serving parts on their own, against real Redis and PostgreSQL: the deployments config,
+`serve build` output, the token bucket, the response cache purge, the key stores."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from data.settings import REPO_ROOT
+from serving.config import ServeConfigError, load_deployments_config
+from serving.keys import PostgresKeyStore, split_key, verify
+from serving.schemas import FieldError, horizon_steps
+
+
+def test_deployments_config_refuses_a_misspelt_autoscaling_key(tmp_path: Path) -> None:
+    text = (REPO_ROOT / "configs/serve/deployments.yaml").read_text().replace("target_ongoing_requests: 16", "target_ongoing_request: 16", 1)
+    bad = tmp_path / "deployments.yaml"
+    bad.write_text(text)
+    with pytest.raises(ServeConfigError, match=r"deployments.Preprocessor.autoscaling_config.target_ongoing_request': unknown key"):
+        load_deployments_config(bad)
+    spec = load_deployments_config().spec("XGBoost")
+    assert spec.serve_options()["ray_actor_options"] == {"num_cpus": 0.3} and spec.batch is not None
+
+
+def test_serve_build_output_is_the_committed_app_yaml(tmp_path: Path) -> None:
+    out = tmp_path / "app.yaml"
+    serve = Path(sys.executable).parent / "serve"
+    subprocess.run([str(serve), "build", "serving.app:app", "-o", str(out)], cwd=REPO_ROOT, check=True, capture_output=True, timeout=120)
+    assert out.read_text() == (REPO_ROOT / "configs/serve/app.yaml").read_text(), \
+        "configs/serve/app.yaml is stale: run `serve build serving.app:app -o configs/serve/app.yaml`"
+
+
+def test_horizon_steps_and_durations() -> None:
+    assert horizon_steps(None, 15) == 96 and horizon_steps("1d", 15) == 96 and horizon_steps("90m", 30) == 3 and horizon_steps(4, 60) == 4
+    with pytest.raises(FieldError, match="horizon"):
+        horizon_steps("20m", 15)
+    with pytest.raises(FieldError, match="horizon"):
+        horizon_steps("8d", 15)
+
+
+def test_redis_token_bucket_refuses_then_says_when(redis_url: str, redis_prefix: str) -> None:
+    asyncio.run(_token_bucket(redis_url, redis_prefix))
+
+
+async def _token_bucket(redis_url: str, redis_prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    from serving.metrics import ServiceMetrics
+    from serving.ratelimit import RateLimiter
+
+    limiter = RateLimiter(aioredis.Redis.from_url(redis_url), f"{redis_prefix}{uuid.uuid4().hex[:6]}:", ServiceMetrics())
+    decisions = [await limiter.take("key:a", 2) for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False] and decisions[2].retry_after_s == 30
+    assert (await limiter.take("key:b", 2)).allowed  # buckets are per credential
+
+
+def test_redis_cache_purge_drops_every_version(redis_url: str, redis_prefix: str) -> None:
+    asyncio.run(_cache_purge(redis_url, redis_prefix))
+
+
+async def _cache_purge(redis_url: str, redis_prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    from serving.cache import ResponseCache, cache_key
+    from serving.metrics import ServiceMetrics
+
+    prefix = f"{redis_prefix}{uuid.uuid4().hex[:6]}:"
+    cache = ResponseCache(aioredis.Redis.from_url(redis_url), prefix, 60, ServiceMetrics())
+    keys = [cache_key(prefix, city="DEL", start="s", horizon=96, quantiles=[0.5], model_version=v, weather=None) for v in ("a", "b")]
+    other_weather = cache_key(prefix, city="DEL", start="s", horizon=96, quantiles=[0.5], model_version="a", weather=[{"t": 1}])
+    assert other_weather not in keys and keys[0].startswith(f"{prefix}forecast:a:")
+    for key in keys:
+        await cache.set(key, {"city": "DEL"})
+    assert await cache.get(keys[1]) == {"city": "DEL"}
+    assert await cache.purge() == 2 and await cache.get(keys[0]) is None
+
+
+def test_postgres_key_store_keeps_only_a_hash(pg_clean_url: str) -> None:
+    import psycopg
+
+    store = PostgresKeyStore(pg_clean_url)
+    record, key = store.create("ops-team", "forecaster", rate_limit_per_minute=30)
+    key_id, secret = split_key(key)
+    assert key_id == record.id and verify(store.get(key_id), secret) and not verify(store.get(key_id), secret + "x")
+    with psycopg.connect(pg_clean_url) as conn:
+        stored = conn.execute("SELECT key_hash, role, rate_limit_per_minute FROM api_keys").fetchall()
+    assert stored[0][1:] == ("forecaster", 30) and secret not in stored[0][0]
+    store.revoke(record.id)
+    assert not verify(store.get(key_id), secret) and [k.name for k in store.list()] == ["ops-team"]
