@@ -28,7 +28,7 @@ QUARANTINE_COLUMNS = ("line", "city", "ts", "field", "reason", "raw")
 
 def _raw(frame: pd.DataFrame, index: np.ndarray) -> list[str]:
     if "raw" in frame:
-        return frame["raw"].astype(object).to_numpy()[index].tolist()
+        return frame["raw"].iloc[index].astype(object).tolist()
     shown = [c for c in frame.columns if c not in ("line", "error", "error_field")]
     return [",".join("" if pd.isna(v) else str(v) for v in row) for row in frame.iloc[index][shown].itertuples(False)]
 
@@ -39,7 +39,7 @@ def _quarantine(frame: pd.DataFrame, v: Verdicts, index: np.ndarray, city_column
     ts = utc_from_us(us_from_ts(frame["ts"])[index]) if "ts" in frame else None
     return pd.DataFrame({
         "line": lines,
-        "city": frame[city_column].astype(object).to_numpy()[index] if city_column in frame else None,
+        "city": frame[city_column].iloc[index].astype(object).to_numpy() if city_column in frame else None,
         "ts": ts if ts is not None else pd.Series(pd.NaT, index=range(len(index)), dtype="datetime64[us, UTC]"),
         "field": fields,
         "reason": [f"line {line}, column '{field}': {message}" for line, field, message in
