@@ -56,6 +56,36 @@ def _load_outcome(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRul
     return conform_load(frame), series.target, created
 
 
+def _line_statuses(load_v: Verdicts, weather_v: Verdicts, position: np.ndarray):
+    """Load lines take their weather record's repairs (a refused weather record is itself a
+    repair of the line); weather records on no load line count as lines of their own."""
+    status = load_v.status.copy()
+    repairs = {name: flags.copy() for name, flags in load_v.repairs.items()}
+    on_load = position >= 0
+    if on_load.any():
+        target = position[on_load]
+        alive = status[target] != REJECTED
+        status[target[alive & (weather_v.status[on_load] != ACCEPTED)]] = REPAIRED
+        for name, flags in weather_v.repairs.items():
+            repairs.setdefault(name, np.zeros(len(status), dtype=bool))[target[alive & flags[on_load]]] = True
+        refused = alive & (weather_v.status[on_load] == REJECTED)
+        if refused.any():
+            repairs.setdefault("weather_rejected", np.zeros(len(status), dtype=bool))[target[refused]] = True
+    weather_only = ~on_load
+    counts = Counter({name: int(flags.sum()) for name, flags in repairs.items()})
+    for name, flags in weather_v.repairs.items():
+        counts[name] += int((flags & weather_only).sum())
+    return status, weather_only, counts
+
+
+def _empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame({
+        "line": pd.Series([], dtype=np.int64), "city": pd.Series([], dtype=object),
+        "ts": pd.Series([], dtype="datetime64[us, UTC]"), "field": pd.Series([], dtype=object),
+        "reason": pd.Series([], dtype=object), "raw": pd.Series([], dtype=object), "code": pd.Series([], dtype=object),
+    })
+
+
 def validate(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules | None = None) -> ValidationOutcome:
     """Judge every input row of ``batch``; return clean frames, quarantine and counts."""
     rules = rules or load_rules()
@@ -65,7 +95,7 @@ def validate(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules | 
     weather_v = Verdicts(len(batch.weather) if has_weather else 0)
     supply_v = Verdicts(len(batch.supply) if has_supply else 0)
     load, resolutions, created = (_load_outcome(batch, catalogue, rules, load_v) if has_load else (empty_load(), {}, 0))
-    position = np.zeros(len(weather_v), dtype=np.int64) - 1
+    position = np.full(len(weather_v), -1, dtype=np.int64)
     if has_load and has_weather:
         position = pd.Index(batch.load["line"].to_numpy()).get_indexer(batch.weather["line"].to_numpy())
         on_rejected = position >= 0
@@ -74,33 +104,15 @@ def validate(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules | 
     weather = check_weather(batch.weather, catalogue, weather_v) if has_weather else empty_weather()
     supply = check_supply(batch.supply, supply_v) if has_supply else None
 
-    # Lines: a weather record on a load line only adds repairs to it; others stand alone.
-    status = load_v.status.copy()
-    repairs = {name: flags.copy() for name, flags in load_v.repairs.items()}
-    weather_only = np.ones(len(weather_v), dtype=bool)
-    if has_load and has_weather:
-        on_load = position >= 0
-        weather_only = ~on_load
-        target = position[on_load]
-        alive = status[target] != REJECTED
-        touched = alive & (weather_v.status[on_load] != ACCEPTED)
-        status[target[touched]] = REPAIRED
-        for name, flags in weather_v.repairs.items():
-            repairs.setdefault(name, np.zeros(len(status), dtype=bool))[target[alive & flags[on_load]]] = True
-        refused = alive & (weather_v.status[on_load] == REJECTED)
-        repairs.setdefault("weather_rejected", np.zeros(len(status), dtype=bool))[target[refused]] = True
+    status, weather_only, repair_counts = _line_statuses(load_v, weather_v, position)
+    for name, flags in supply_v.repairs.items():
+        repair_counts[name] += int(flags.sum())
+    repair_counts["gap_interpolated"] += created
     statuses = [status, weather_v.status[weather_only], supply_v.status]
     counts = {label: int(sum((s == code).sum() for s in statuses))
               for label, code in (("accepted", ACCEPTED), ("repaired", REPAIRED), ("rejected", REJECTED))}
-    repair_counts = Counter({name: int(flags.sum()) for name, flags in repairs.items() if flags.any()})
-    for name, flags in weather_v.repairs.items():
-        repair_counts[name] += int((flags & weather_only).sum())
-    for name, flags in supply_v.repairs.items():
-        repair_counts[name] += int(flags.sum())
-    if created:
-        repair_counts["gap_interpolated"] += created
 
-    parts = []
+    parts = [_empty_quarantine()]
     if has_load:
         parts.append(_quarantine(batch.load, load_v, np.flatnonzero(load_v.status == REJECTED), "city"))
     if has_weather:
@@ -108,15 +120,13 @@ def validate(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules | 
                                  np.flatnonzero(weather_only & (weather_v.status == REJECTED)), "city"))
     if has_supply:
         parts.append(_quarantine(batch.supply, supply_v, np.flatnonzero(supply_v.status == REJECTED), "region"))
-    quarantine = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
-        pd.DataFrame({c: pd.Series([], dtype=object) for c in (*QUARANTINE_COLUMNS, "code")})
-    rejections = Counter(quarantine["code"].astype(str)) if len(quarantine) else Counter()
-    quarantine = quarantine.drop(columns="code")
+    quarantine = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+    rejections = Counter(quarantine["code"].astype(str))
+    quarantine = quarantine.drop(columns="code").sort_values("line", kind="stable").reset_index(drop=True)
     quarantine["ts"] = quarantine["ts"].astype("datetime64[us, UTC]")
-    input_rows = len(status) + int(weather_only.sum()) + len(supply_v)
     return ValidationOutcome(
-        load=load, weather=weather, quarantine=quarantine.sort_values("line", kind="stable").reset_index(drop=True),
-        resolution_minutes=resolutions, input_rows=input_rows, repairs={k: n for k, n in repair_counts.items() if n},
-        rejections=dict(rejections), supply=supply, **counts,
+        load=load, weather=weather, quarantine=quarantine, resolution_minutes=resolutions,
+        input_rows=len(status) + int(weather_only.sum()) + len(supply_v),
+        repairs={name: n for name, n in repair_counts.items() if n}, rejections=dict(rejections), supply=supply,
+        **counts,
     )
-

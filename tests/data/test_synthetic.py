@@ -87,8 +87,8 @@ def test_monsoons_and_mild_bengaluru(catalogue):
 
 def test_weekdays_carry_more_load_than_sundays(delhi_2024):
     load = _local(delhi_2024.load)["load_mw"]
-    weekday = load[load.index.dayofweek < 5].mean()
-    sunday = load[load.index.dayofweek == 6].mean()
+    weekday = load[load.index.day_of_week < 5].mean()
+    sunday = load[load.index.day_of_week == 6].mean()
     assert weekday > 1.05 * sunday
 
 
