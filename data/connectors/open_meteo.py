@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from data.connectors.files import read_text
-from data.connectors.parsing import RowErrors
+from data.connectors.parsing import RowErrors, refuse_if_unusable
 from data.errors import InputFileError
 from data.records import SourceBatch
 
@@ -102,6 +102,6 @@ def read_open_meteo(
         issued = pd.Timestamp(issued_at)
         issued = issued.tz_localize("UTC") if issued.tzinfo is None else issued.tz_convert("UTC")
     frame["issued_at"] = pd.Series(issued, index=frame.index, dtype="datetime64[us, UTC]")
-    errors.attach(frame)
+    refuse_if_unusable(errors.attach(frame), path)
     return SourceBatch(source="open-meteo", path=path, load=pd.DataFrame(), weather=frame, resolution_minutes=60,
                        notes=[f"open-meteo lat={payload.get('latitude')} lon={payload.get('longitude')}"])

@@ -108,3 +108,12 @@ def parse_timestamps(
     known = cities.isin(catalogue.codes if catalogue else []).to_numpy() | (default_timezone is not None) | has_offset
     errors.add(failed & known, "unparseable timestamp '" + stripped.fillna("") + "'", field)
     return out
+
+
+def refuse_if_unusable(frame: pd.DataFrame, path: str) -> pd.DataFrame:
+    """A file in which no row can be used is a bad file, not a quarantine of every row."""
+    if len(frame) and "error" in frame and frame["error"].notna().all():
+        first = frame.iloc[0]
+        raise InputFileError(path, f"no usable row ({first['error']})", line=int(first["line"]),
+                             column=str(first["error_field"]))
+    return frame

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from data.connectors.files import date_in_text, normalise, read_text, split_csv
-from data.connectors.parsing import RowErrors, parse_numbers
+from data.connectors.parsing import RowErrors, parse_numbers, refuse_if_unusable
 from data.errors import InputFileError
 from data.records import SourceBatch
 
@@ -91,5 +91,5 @@ def read_psp(path: str | Path, *, date: dt.date | str | None = None, **_: object
     for key in ("max_demand_met_mw", "energy_met_mu", "shortage_mu"):
         supply[key] = parse_numbers(table[wanted[key]], parsed.header[wanted[key]], errors, required=key != "shortage_mu")
     supply["raw"] = pd.Series(parsed.raw, dtype="string")
-    errors.attach(supply)
+    refuse_if_unusable(errors.attach(supply), path)
     return SourceBatch(source="psp", path=path, load=pd.DataFrame(), weather=pd.DataFrame(), supply=supply)

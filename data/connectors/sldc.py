@@ -17,7 +17,7 @@ import pandas as pd
 
 from data.catalogue import Catalogue
 from data.connectors.files import date_in_text, normalise, read_text, split_csv
-from data.connectors.parsing import RowErrors, localize_by_city, parse_numbers
+from data.connectors.parsing import RowErrors, localize_by_city, parse_numbers, refuse_if_unusable
 from data.errors import InputFileError
 from data.records import SourceBatch
 
@@ -78,6 +78,6 @@ def read_sldc(
     load = pd.DataFrame({"line": np.asarray(parsed.lines, dtype=np.int64), "city": cities, "ts": ts,
                          "load_mw": load_mw, "load_shedding": np.zeros(len(table), dtype=bool),
                          "raw": pd.Series(parsed.raw, dtype="string")})
-    errors.attach(load)
+    refuse_if_unusable(errors.attach(load), path)
     return SourceBatch(source="sldc", path=path, load=load, weather=pd.DataFrame(), resolution_minutes=5,
                        notes=["SLDC 5-minute table: DELHI column as city load"])

@@ -17,7 +17,8 @@ import pyarrow.parquet as pq
 
 from data.catalogue import Catalogue
 from data.connectors.files import normalise, read_text, split_csv
-from data.connectors.parsing import RowErrors, localize_by_city, parse_numbers, parse_timestamps
+from data.connectors.parsing import (RowErrors, localize_by_city, parse_numbers, parse_timestamps,
+                                     refuse_if_unusable)
 from data.errors import InputFileError
 from data.records import SourceBatch
 from data.schema import WEATHER_VALUES
@@ -146,6 +147,7 @@ def read_csv(
         reasons = [f"wrong number of fields (expected {width}, found {k})" for k in found]
         batch.load.loc[index, "error"] = pd.array(reasons, dtype="string")
         batch.load.loc[index, "error_field"] = "row"
+    refuse_if_unusable(batch.load, path)
     return batch
 
 
@@ -171,5 +173,7 @@ def read_parquet(
     frame = table.to_pandas()
     names = _canonical_names(list(frame.columns), column_map, path, None)
     lines = np.arange(1, len(frame) + 1)
-    return _batch(frame, names, lines, None, source="parquet", path=path, city=city, catalogue=catalogue,
-                  default_timezone=default_timezone)
+    batch = _batch(frame, names, lines, None, source="parquet", path=path, city=city, catalogue=catalogue,
+                   default_timezone=default_timezone)
+    refuse_if_unusable(batch.load, path)
+    return batch

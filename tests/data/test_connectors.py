@@ -140,3 +140,12 @@ def test_connectors_dispatch_with_the_same_keywords(catalogue):
     assert len(CONNECTORS["sldc"](SOURCES / "sldc_delhi_2024-05-01.csv", city=None).load) == 24
     with pytest.raises(InputFileError, match="--city"):
         CONNECTORS["open-meteo"](SOURCES / "open_meteo_delhi.json", city=None, catalogue=catalogue)
+
+
+def test_a_file_without_one_usable_row_is_a_bad_file(tmp_path, catalogue):
+    path = tmp_path / "dates.csv"
+    path.write_text("timestamp,city,load_mw\n01/05/2024 00:00,DEL,4000\n01/05/2024 00:15,DEL,4010\n",
+                    encoding="utf-8")
+    with pytest.raises(InputFileError, match="no usable row") as caught:
+        read_csv(path, catalogue=catalogue)
+    assert caught.value.line == 2 and caught.value.column == "timestamp"
