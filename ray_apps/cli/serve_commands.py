@@ -1,9 +1,139 @@
-"""CLI commands of this group; see DESIGN.md "CLI contract"."""
+"""``efp serve``, ``efp forecast`` and ``efp keys create|list|revoke`` (DESIGN.md, "CLI contract")."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Optional
+
 import typer
+from rich.console import Console
+
+from data.settings import get_settings
+from ray_apps.cli.output import JsonOption, console, print_json, print_table, reports_errors
+
+keys_app = typer.Typer(help="API keys of the forecast service (stored hashed; the key is shown once).", no_args_is_help=True)
+
+
+@reports_errors
+def serve_command(
+    port: Optional[int] = typer.Option(None, "--port", help="HTTP port (default: settings serve.port)."),
+) -> None:
+    """Start the forecast service on local Ray (or settings.ray_address) until Ctrl-C."""
+    from serving.runner import run_service
+
+    raise typer.Exit(run_service(get_settings(), port=port, say=console.print))
+
+
+@reports_errors
+def forecast_command(
+    city: str = typer.Option(..., "--city", help="City code, e.g. DEL."),
+    day: Optional[datetime] = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="Day to forecast (default: tomorrow)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG (actual load, P50, P10-P90 band)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Service URL (default: http://<serve.host>:<serve.port>)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", help="API key (from `efp keys create`)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Ask the running service for a day-ahead forecast and print its blocks (or plot them)."""
+    from serving.client import request_forecast
+
+    settings = get_settings()
+    url = url or f"http://{settings.serve.host}:{settings.serve.port}"
+    body = request_forecast(url, city, day=day.date() if day else None, api_key=api_key)
+    show_forecast(body, plot=plot, as_json=as_json, settings=settings)
+
+
+def show_forecast(body: dict[str, Any], *, plot: Path | None, as_json: bool, settings: Any, out: Console = console) -> None:
+    """Print the forecast as JSON or a table, and write the plot with the recent actual load when stored."""
+    from serving.client import forecast_rows, plot_forecast
+
+    if plot is not None:
+        plot_forecast(body, plot, history=_history_tail(settings, body))
+    if as_json:
+        print_json(body)
+        return
+    members = ", ".join(f"{m['name']} {m['weight']:.2f}" + ("" if m["used"] else f" (left out: {m['reason']})") for m in body.get("members") or [])
+    print_table(f"{body['city']} forecast, model {body['model_version']}" + (" [degraded]" if body["degraded"] else "")
+                + (" [cached]" if body["cached"] else ""), forecast_rows(body))
+    out.print(f"members: {members}")
+    if plot is not None:
+        out.print(f"plot written to {plot}")
+
+
+def _history_tail(settings: Any, body: dict[str, Any]) -> Any:
+    """The last two days of actual load before the forecast, when the store has them."""
+    import pandas as pd
+
+    try:
+        from data.stores import open_store
+
+        start = pd.Timestamp(body["points"][0]["ts"]).tz_convert("UTC")
+        end = pd.Timestamp(body["points"][-1]["ts"]).tz_convert("UTC")
+        return open_store(settings).read_load(body["city"], start - pd.Timedelta(days=2), end)
+    except Exception:  # the plot is still useful without history (e.g. a remote service)
+        return None
+
+
+@keys_app.command("create")
+@reports_errors
+def keys_create(
+    role: str = typer.Option(..., "--role", help="viewer, forecaster or admin."),
+    name: str = typer.Option(..., "--name", help="Who the key is for, e.g. ops-team."),
+    rate_limit: Optional[int] = typer.Option(None, "--rate-limit", help="Requests per minute for this key (default: settings)."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from serving.keys import open_key_store
+
+    record, key = open_key_store(get_settings()).create(name, role, rate_limit_per_minute=rate_limit)
+    if as_json:
+        print_json({"key": key, "id": record.id, "name": record.name, "role": record.role})
+        return
+    console.print(f"API key for [bold]{record.name}[/] (role {record.role}, id {record.id}); it is shown only now:")
+    console.print(key, highlight=False, soft_wrap=True)
+
+
+@keys_app.command("list")
+@reports_errors
+def keys_list(as_json: bool = JsonOption) -> None:
+    """List keys (ids, names, roles; never the secrets)."""
+    from serving.keys import open_key_store
+
+    rows = [k.public() for k in open_key_store(get_settings()).list()]
+    if as_json:
+        print_json(rows)
+    else:
+        print_table("API keys", rows, ["id", "name", "role", "created_at", "revoked_at", "rate_limit_per_minute"])
+
+
+@keys_app.command("revoke")
+@reports_errors
+def keys_revoke(key_id: str = typer.Argument(..., help="Key id (from `efp keys list`)."), as_json: bool = JsonOption) -> None:
+    """Revoke a key; requests with it get 401 from then on."""
+    from serving.keys import open_key_store
+
+    record = open_key_store(get_settings()).revoke(key_id)
+    if as_json:
+        print_json(record.public())
+    else:
+        console.print(f"revoked key {record.id} ({record.name})")
+
+
+def demo_serve(settings: Any, options: Any, out: Console) -> int:
+    """The demo's last stage: serve, print and plot tomorrow's forecast, keep serving unless told to exit."""
+    from serving.client import request_forecast
+    from serving.runner import run_service
+
+    def forecast(url: str) -> None:
+        body = request_forecast(url, options.forecast_city)
+        plot = Path(options.out_dir) / f"forecast-{options.forecast_city}-{date.today():%Y%m%d}.png"
+        show_forecast(body, plot=plot, as_json=False, settings=settings, out=out)
+
+    return run_service(settings, port=options.port, say=out.print, on_ready=forecast, exit_after=options.exit_after_forecast)
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the root app."""
+    app.command("serve")(serve_command)
+    app.command("forecast")(forecast_command)
+    app.add_typer(keys_app, name="keys")

@@ -92,3 +92,30 @@ def test_postgres_key_store_keeps_only_a_hash(pg_clean_url: str) -> None:
     assert stored[0][1:] == ("forecaster", 30) and secret not in stored[0][0]
     store.revoke(record.id)
     assert not verify(store.get(key_id), secret) and [k.name for k in store.list()] == ["ops-team"]
+
+
+def test_keys_cli_prints_the_key_once_and_revokes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from data.settings import get_settings
+    from ray_apps.cli import app
+
+    monkeypatch.setenv("EFP_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        created = runner.invoke(app, ["keys", "create", "--role", "forecaster", "--name", "ops-team", "--json"])
+        assert created.exit_code == 0, created.output
+        key = json.loads(created.output)["key"]
+        listed = runner.invoke(app, ["keys", "list", "--json"])
+        rows = json.loads(listed.output)
+        assert [(r["name"], r["role"], r["revoked_at"]) for r in rows] == [("ops-team", "forecaster", None)]
+        assert key.rsplit("_", 1)[1] not in listed.output
+        assert runner.invoke(app, ["keys", "revoke", rows[0]["id"]]).exit_code == 0
+        assert json.loads(runner.invoke(app, ["keys", "list", "--json"]).output)[0]["revoked_at"] is not None
+        bad = runner.invoke(app, ["keys", "create", "--role", "boss", "--name", "x"])
+        assert bad.exit_code != 0 and "role" in bad.output
+    finally:
+        get_settings.cache_clear()

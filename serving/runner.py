@@ -1,0 +1,93 @@
+"""Run the forecast service until asked to stop: ``efp serve``, ``python -m ray_apps.serve``
+and the demo all come through here.
+
+It joins ``settings.ray_address`` (or ``RAY_ADDRESS``) when given, else starts a local Ray
+of its own; on Ctrl-C or SIGTERM it deletes the app, shuts Serve down and, if it started
+Ray, shuts that down too, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import httpx
+
+from data.settings import PlatformSettings
+from serving.auth import AUTH_DISABLED_WARNING
+from serving.config import DEFAULT_DEPLOYMENTS_FILE, ServeArgs
+
+Say = Callable[[str], None]
+
+
+def wait_ready(url: str, timeout_s: float = 300, stop: threading.Event | None = None) -> None:
+    """Poll /readyz until it answers 200 (models loaded, registry reachable)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while time.monotonic() < deadline and not (stop and stop.is_set()):
+        try:
+            response = httpx.get(f"{url}/readyz", timeout=5)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as error:
+            last = str(error)
+        time.sleep(0.5)
+    raise TimeoutError(f"service at {url} not ready after {timeout_s:.0f} s: {last}")
+
+
+def run_service(settings: PlatformSettings, *, port: int | None = None, say: Say = print,
+                on_ready: Callable[[str], None] | None = None, exit_after: bool = False,
+                deployments_file: str = DEFAULT_DEPLOYMENTS_FILE) -> int:
+    """Start the app, call ``on_ready(url)``, then serve until Ctrl-C/SIGTERM (or return at once with ``exit_after``)."""
+    import ray
+    from ray import serve
+
+    from serving.app import APP_NAME, build_app
+
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    started_ray = False
+    previous: dict[int, object] = {}
+    try:
+        if not ray.is_initialized():
+            address = settings.ray_address or os.environ.get("RAY_ADDRESS") or "local"
+            ray.init(address=address, include_dashboard=False if address == "local" else None, log_to_driver=False)
+            started_ray = True
+        # After ray.init, which installs its own SIGTERM handler: ours must win so we shut down cleanly.
+        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+        port = port or settings.serve.port
+        url = f"http://{settings.serve.host}:{port}"
+        serve.start(http_options={"host": settings.serve.host, "port": port})
+        say(f"starting the forecast service (Ray Serve app '{APP_NAME}') ...")
+        if not settings.auth_enabled:
+            say(f"WARNING: {AUTH_DISABLED_WARNING}")
+        args = ServeArgs(deployments_file=deployments_file, settings=settings.model_dump(mode="json"))
+        serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
+        wait_ready(url, stop=stop)
+        say(f"forecast service ready at {url}  (OpenAPI: {url}/docs)")
+        if on_ready is not None:
+            on_ready(url)
+        if not exit_after:
+            say("serving; press Ctrl-C to stop")
+            while not stop.wait(0.5):
+                pass
+        return 0
+    finally:
+        say("stopping the forecast service ...")
+        try:
+            serve.shutdown()
+        finally:
+            if started_ray:
+                ray.shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)  # type: ignore[arg-type]
+        say("stopped")
