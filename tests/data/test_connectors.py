@@ -149,3 +149,18 @@ def test_a_file_without_one_usable_row_is_a_bad_file(tmp_path, catalogue):
     with pytest.raises(InputFileError, match="no usable row") as caught:
         read_csv(path, catalogue=catalogue)
     assert caught.value.line == 2 and caught.value.column == "timestamp"
+
+
+def test_local_times_lost_to_daylight_saving_are_row_errors(settings, tmp_path):
+    from data.catalogue import City, load_catalogue
+
+    catalogue = load_catalogue(settings)
+    catalogue.add(City(code="SYD", name="Sydney", country="AU", subdivision="NSW", latitude=-33.87,
+                       longitude=151.21, timezone="Australia/Sydney", peak_mw=9000))
+    path = tmp_path / "sydney.csv"
+    path.write_text("timestamp,city,load_mw\n2024-10-06T01:30:00,SYD,5000\n2024-10-06T02:30:00,SYD,5000\n"
+                    "2024-10-06T03:30:00,SYD,5000\n", encoding="utf-8")
+    load = read_csv(path, catalogue=catalogue).load
+    assert load["error"].notna().tolist() == [False, True, False]
+    assert load.loc[1, "error"].startswith("local time that does not exist or is ambiguous (DST)")
+    assert load.loc[2, "ts"] - load.loc[0, "ts"] == pd.Timedelta(hours=1)  # 01:30 AEST -> 03:30 AEDT

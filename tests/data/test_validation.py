@@ -192,3 +192,15 @@ def test_synthetic_faults_are_caught_and_the_grid_comes_out_whole():
     steps = load.index.to_series().diff().dropna()
     assert ((steps == pd.Timedelta(minutes=15)) | (steps > pd.Timedelta(hours=2))).all()
     assert len(load) > 0.99 * 120 * 96 and load["imputed"].sum() > 0
+
+
+def test_out_of_range_weather_in_a_load_row_repairs_the_row(tmp_path):
+    path = tmp_path / "combined.csv"
+    path.write_text("timestamp,city,load_mw,temperature_c,relative_humidity_pct\n"
+                    "2024-05-01T00:00:00,DEL,4100,31.0,40\n2024-05-01T00:15:00,DEL,4090,75.0,41\n"
+                    "2024-05-01T00:30:00,DEL,4080,30.8,42\n", encoding="utf-8")
+    outcome = validate(read_csv(path, catalogue=CATALOGUE), CATALOGUE)
+    assert (outcome.accepted, outcome.repaired, outcome.rejected) == (2, 1, 0)
+    assert outcome.repairs == {"weather_out_of_range_nulled": 1}
+    assert np.isnan(outcome.weather["temperature_c"].iloc[1]) and outcome.weather["relative_humidity_pct"].iloc[1] == 41
+    assert len(outcome.load) == 3
