@@ -97,14 +97,18 @@ def _grid_checks(city: "CityIds", ts_us, catalogue, rules, declared, v: Verdicts
     return native, target
 
 
-def _median_of_neighbours(values: np.ndarray, city_id: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median of the two points on each side within the same city, and how many there were."""
+def _median_of_neighbours(values: np.ndarray, city_id: np.ndarray, ts: np.ndarray,
+                          step_us: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median of the points up to two steps away on each side (same city, not across a
+    longer gap, where the time of day differs), and how many there were."""
     n = len(values)
     stack = np.full((n, 4), np.nan)
     for column, shift in enumerate((-2, -1, 1, 2)):
         source = np.arange(n) + shift
         valid = (source >= 0) & (source < n)
-        valid[valid] &= city_id[source[valid]] == city_id[valid]
+        here = np.flatnonzero(valid)
+        there = source[valid]
+        valid[here] = (city_id[there] == city_id[here]) & (np.abs(ts[there] - ts[here]) <= 2 * step_us[here])
         stack[valid, column] = values[source[valid]]
     count = (~np.isnan(stack)).sum(axis=1)
     ordered = np.sort(stack, axis=1)  # NaN last
@@ -155,9 +159,9 @@ def check_load(load: pd.DataFrame, catalogue: Catalogue, rules: ValidationRules,
             v.reject(mask, "duplicate_conflict", messages, "timestamp")
             v.repair(_mask(len(v), s[conflict[group] & first]), "duplicate_first_kept")
     pc, pt = c[starts], t[starts]
-    median, count = _median_of_neighbours(point, pc)
-    spike = (count >= 2) & (median > 0) & ~point_shedding & (np.abs(point - median) > rules.spike_threshold * median)
     step_us = np.array([native.get(str(name), 15) for name in city_names], dtype=np.int64)[pc] * MINUTE_US if len(pc) else pc
+    median, count = _median_of_neighbours(point, pc, pt, step_us)
+    spike = (count >= 2) & (median > 0) & ~point_shedding & (np.abs(point - median) > rules.spike_threshold * median)
     min_blocks = np.array([max(2, rules.flatline_min_minutes // native.get(str(n), 15)) for n in city_names], dtype=np.int64)
     same = np.r_[False, (pc[1:] == pc[:-1]) & (point[1:] == point[:-1]) & (np.diff(pt) == step_us[1:])] \
         if len(pc) else np.zeros(0, bool)

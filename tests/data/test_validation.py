@@ -204,3 +204,12 @@ def test_out_of_range_weather_in_a_load_row_repairs_the_row(tmp_path):
     assert outcome.repairs == {"weather_out_of_range_nulled": 1}
     assert np.isnan(outcome.weather["temperature_c"].iloc[1]) and outcome.weather["relative_humidity_pct"].iloc[1] == 41
     assert len(outcome.load) == 3
+
+
+def test_points_across_a_long_gap_are_not_judged_against_another_time_of_day():
+    values = _smooth(40)
+    stamps = [START + pd.Timedelta(minutes=15 * i) for i in range(20)]
+    stamps += [START + pd.Timedelta(hours=12, minutes=15 * i) for i in range(20)]
+    values[20:] *= 2.5  # the evening is much higher than the night before the gap
+    outcome = validate(_batch(values, ts=stamps), CATALOGUE)
+    assert outcome.accepted == 40 and not outcome.load["outlier"].any()
