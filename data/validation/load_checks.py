@@ -117,62 +117,107 @@ def _median_of_neighbours(values: np.ndarray, city_id: np.ndarray, ts: np.ndarra
     return median, count
 
 
+@dataclass
+class Points:
+    """Surviving rows sorted by (city, ts, line) and grouped into one point per (city, ts)."""
+
+    rows: np.ndarray  # input row of each sorted row
+    group: np.ndarray  # point of each sorted row
+    starts: np.ndarray  # first sorted row of each point
+    city: np.ndarray  # per point: index into the sorted city names
+    ts: np.ndarray
+    value: np.ndarray
+    shedding: np.ndarray
+    step_us: np.ndarray
+
+    def repair(self, v: Verdicts, flags: np.ndarray, name: str) -> None:
+        """Name a repair on every input row behind the flagged points."""
+        if flags.any():
+            v.repair(_mask(len(v), self.rows[flags[self.group]]), name)
+
+
+def _points(load: pd.DataFrame, city: CityIds, ts_us: np.ndarray, value: np.ndarray, native: dict[str, int],
+            v: Verdicts) -> tuple[Points, np.ndarray, np.ndarray]:
+    rows = np.flatnonzero(v.pending)
+    names = np.array(sorted(str(n) for n in city.names), dtype=object)
+    rank = np.searchsorted(names.astype(str), city.names.astype(str)) if len(city.names) else np.zeros(0, int)
+    c = rank[city.ids[rows]] if len(rows) else np.zeros(0, dtype=np.int64)
+    t = ts_us[rows]
+    line = load["line"].to_numpy(dtype=np.int64)[rows]
+    in_order = len(rows) < 2 or bool(np.all((np.diff(c) > 0) | ((np.diff(c) == 0) & (np.diff(t) > 0))))
+    order = np.arange(len(rows)) if in_order else np.lexsort((line, t, c))
+    rows, c, t, line = rows[order], c[order], t[order], line[order]
+    first = np.r_[True, (c[1:] != c[:-1]) | (t[1:] != t[:-1])] if len(rows) else np.zeros(0, bool)
+    starts = np.flatnonzero(first)
+    shedding = load["load_shedding"].to_numpy(dtype=bool) if "load_shedding" in load else np.zeros(len(v), bool)
+    steps = np.array([native.get(str(n), 15) for n in names], dtype=np.int64) * MINUTE_US
+    points = Points(rows=rows, group=np.cumsum(first) - 1, starts=starts, city=c[starts], ts=t[starts],
+                    value=value[rows][starts].copy(),
+                    # A point is under load shedding if any of its rows says so.
+                    shedding=(np.maximum.reduceat(shedding[rows].astype(np.int8), starts).astype(bool) if len(starts)
+                              else np.zeros(0, dtype=bool)),
+                    step_us=steps[c[starts]] if len(starts) else np.zeros(0, np.int64))
+    return points, names, line
+
+
+def _merge_duplicates(points: Points, value: np.ndarray, line: np.ndarray, rules: ValidationRules, v: Verdicts) -> None:
+    """Close duplicates become their mean; conflicting ones keep the first line's value."""
+    starts, group = points.starts, points.group
+    size = np.diff(np.append(starts, len(points.rows)))
+    if not (size > 1).any():
+        return
+    x = value[points.rows]
+    mean = np.add.reduceat(x, starts) / size
+    spread = (np.maximum.reduceat(x, starts) - np.minimum.reduceat(x, starts)) / np.maximum(np.abs(mean), 1e-9)
+    merged = (size > 1) & (spread <= rules.duplicate_tolerance)
+    conflict = (size > 1) & ~merged
+    points.value = np.where(merged, mean, points.value)
+    points.repair(v, merged, "duplicate_merged")
+    first = np.zeros(len(points.rows), dtype=bool)
+    first[starts] = True
+    later = conflict[group] & ~first
+    if later.any():
+        first_line, first_value = line[starts][group], x[starts][group]
+        messages = np.full(len(v), None, dtype=object)
+        messages[points.rows[later]] = [f"duplicate timestamp conflicts with line {fl} ({xv} vs {fv} MW)"
+                                        for fl, xv, fv in zip(first_line[later], x[later], first_value[later])]
+        v.reject(_mask(len(v), points.rows[later]), "duplicate_conflict", messages, "timestamp")
+        v.repair(_mask(len(v), points.rows[conflict[group] & first]), "duplicate_first_kept")
+
+
+def _spikes(points: Points, rules: ValidationRules) -> tuple[np.ndarray, np.ndarray]:
+    median, count = _median_of_neighbours(points.value, points.city, points.ts, points.step_us)
+    deviation = np.abs(points.value - median)
+    spike = (count >= 2) & (median > 0) & ~points.shedding & (deviation > rules.spike_threshold * median)
+    return spike, median
+
+
+def _flatlines(points: Points, rules: ValidationRules) -> np.ndarray:
+    """Every point after the first of a run of equal consecutive values at least as long as
+    ``flatline_min_minutes``."""
+    if len(points.value) == 0:
+        return np.zeros(0, dtype=bool)
+    c, t, x = points.city, points.ts, points.value
+    same = np.r_[False, (c[1:] == c[:-1]) & (x[1:] == x[:-1]) & (np.diff(t) == points.step_us[1:])]
+    run = np.cumsum(~same) - 1
+    min_blocks = np.maximum(2, rules.flatline_min_minutes * MINUTE_US // points.step_us)
+    return same & (np.bincount(run)[run] >= min_blocks)
+
+
 def check_load(load: pd.DataFrame, catalogue: Catalogue, rules: ValidationRules, declared: int | None,
                v: Verdicts) -> LoadSeries:
+    """Judge the load rows into ``v``; return the repaired series (one point per city and ts)."""
     city, ts_us, value = _row_checks(load, catalogue, rules, v)
     native, target = _grid_checks(city, ts_us, catalogue, rules, declared, v)
-    rows = np.flatnonzero(v.pending)
-    city_names = np.array(sorted(str(n) for n in city.names), dtype=object)
-    rank = np.searchsorted(city_names.astype(str), city.names.astype(str)) if len(city.names) else np.zeros(0, int)
-    city_id = rank[city.ids[rows]] if len(rows) else np.zeros(0, dtype=np.int64)
-    line = load["line"].to_numpy(dtype=np.int64)[rows]
-    t = ts_us[rows]
-    in_order = len(rows) < 2 or bool(np.all((np.diff(city_id) > 0) | ((np.diff(city_id) == 0) & (np.diff(t) > 0))))
-    order = np.arange(len(rows)) if in_order else np.lexsort((line, t, city_id))
-    s = rows[order]
-    c, t, x, line = city_id[order], t[order], value[s], line[order]
-    shedding = load["load_shedding"].to_numpy(dtype=bool)[s] if "load_shedding" in load else np.zeros(len(s), bool)
-    first = np.r_[True, (c[1:] != c[:-1]) | (t[1:] != t[:-1])] if len(s) else np.zeros(0, bool)
-    starts = np.flatnonzero(first)
-    group = np.cumsum(first) - 1
-    size = np.diff(np.append(starts, len(s)))
-    point = x[starts].copy()
-    point_shedding = shedding[starts].copy()
-    if (size > 1).any():
-        total = np.add.reduceat(x, starts)
-        low, high = np.minimum.reduceat(x, starts), np.maximum.reduceat(x, starts)
-        mean = total / size
-        spread = (high - low) / np.maximum(np.abs(mean), 1e-9)
-        merged = (size > 1) & (spread <= rules.duplicate_tolerance)
-        conflict = (size > 1) & ~merged
-        point = np.where(merged, mean, point)
-        point_shedding = np.maximum.reduceat(shedding.astype(np.int8), starts).astype(bool)
-        in_merged = merged[group]
-        v.repair(_mask(len(v), s[in_merged]), "duplicate_merged")
-        later = conflict[group] & ~first
-        if later.any():
-            first_line, first_value = line[starts][group], x[starts][group]
-            mask = _mask(len(v), s[later])
-            messages = np.full(len(v), None, dtype=object)
-            messages[s[later]] = [f"duplicate timestamp conflicts with line {fl} ({xv} vs {fv} MW)"
-                                  for fl, xv, fv in zip(first_line[later], x[later], first_value[later])]
-            v.reject(mask, "duplicate_conflict", messages, "timestamp")
-            v.repair(_mask(len(v), s[conflict[group] & first]), "duplicate_first_kept")
-    pc, pt = c[starts], t[starts]
-    step_us = np.array([native.get(str(name), 15) for name in city_names], dtype=np.int64)[pc] * MINUTE_US if len(pc) else pc
-    median, count = _median_of_neighbours(point, pc, pt, step_us)
-    spike = (count >= 2) & (median > 0) & ~point_shedding & (np.abs(point - median) > rules.spike_threshold * median)
-    min_blocks = np.array([max(2, rules.flatline_min_minutes // native.get(str(n), 15)) for n in city_names], dtype=np.int64)
-    same = np.r_[False, (pc[1:] == pc[:-1]) & (point[1:] == point[:-1]) & (np.diff(pt) == step_us[1:])] \
-        if len(pc) else np.zeros(0, bool)
-    run = np.cumsum(~same) - 1
-    run_length = np.bincount(run) if len(run) else np.zeros(0, np.int64)
-    flat = same & (run_length[run] >= min_blocks[pc]) if len(pc) else same
-    for name, flags in (("spike_clipped", spike), ("flatline_flagged", flat)):
-        if flags.any():
-            v.repair(_mask(len(v), s[flags[group]]), name)
-    point = np.where(spike, median, point)
-    frame = pd.DataFrame({"city": pd.Categorical.from_codes(pc, city_names) if len(pc) else np.zeros(0, object),
-                          "ts_us": pt, "load_mw": point, "load_shedding": point_shedding,
-                          "outlier": spike | flat, "imputed": np.zeros(len(pc), dtype=bool)})
+    points, names, line = _points(load, city, ts_us, value, native, v)
+    _merge_duplicates(points, value, line, rules, v)
+    spike, median = _spikes(points, rules)
+    flat = _flatlines(points, rules)
+    points.repair(v, spike, "spike_clipped")
+    points.repair(v, flat, "flatline_flagged")
+    n = len(points.ts)
+    frame = pd.DataFrame({"city": pd.Categorical.from_codes(points.city, names) if n else np.zeros(0, object),
+                          "ts_us": points.ts, "load_mw": np.where(spike, median, points.value),
+                          "load_shedding": points.shedding, "outlier": spike | flat,
+                          "imputed": np.zeros(n, dtype=bool)})
     return LoadSeries(frame, native, target)
