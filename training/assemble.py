@@ -11,7 +11,7 @@ import numpy as np
 from training.bundle import TrainedBundle
 from training.config import TrainConfig
 from training.data_prep import TrainingData
-from training.ensemble import GLOBAL, WeightedEnsemble, fit_weights
+from training.ensemble import GLOBAL, WeightedEnsemble, fit_spread, fit_weights
 from training.features.grid import Samples
 
 
@@ -31,8 +31,34 @@ def fit_ensemble(members: dict, validation: Samples, bands: int) -> WeightedEnse
     weights = {GLOBAL: fit_weights(rel, y / validation.scale[:, None], mask, bands)}
     for city in np.unique(validation.cities):
         index = np.flatnonzero(validation.cities == city)
-        weights[str(city)] = fit_weights({n: p[index] for n, p in preds.items()}, y[index], mask[index], bands)
-    return WeightedEnsemble(weights)
+        city_preds = {n: p[index] for n, p in preds.items()}
+        weights[str(city)] = _guard_best_member(
+            fit_weights(city_preds, y[index], mask[index], bands), city_preds, y[index], mask[index])
+    ensemble = WeightedEnsemble(weights)
+    spreads: dict[str, list[float]] = {}
+    combined = np.zeros((len(validation), validation.y.shape[1], 3))
+    for i, city in enumerate(validation.cities):
+        combined[i], _ = ensemble.combine(str(city), {n: p[i] for n, p in preds.items()})
+    for city in np.unique(validation.cities):
+        index = np.flatnonzero(validation.cities == city)
+        spreads[str(city)] = fit_spread(combined[index], y[index], mask[index])
+    spreads[GLOBAL] = fit_spread(combined / validation.scale[:, None, None], y / validation.scale[:, None], mask)
+    return WeightedEnsemble(weights, spreads)
+
+
+def _mae(p50: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.abs(p50 - y)[mask].mean()) if mask.any() else float("inf")
+
+
+def _guard_best_member(bands: list[dict[str, float]], preds: dict[str, np.ndarray], y: np.ndarray,
+                       mask: np.ndarray) -> list[dict[str, float]]:
+    """Keep the blend only if, on validation, it is no worse than the best single member."""
+    blend = WeightedEnsemble({GLOBAL: bands})
+    combined = np.stack([blend.combine(GLOBAL, {n: p[i] for n, p in preds.items()})[0] for i in range(len(y))])
+    best = min(preds, key=lambda n: _mae(preds[n][..., 1], y, mask))
+    if _mae(preds[best][..., 1], y, mask) < _mae(combined[..., 1], y, mask):
+        return [{n: float(n == best) for n in preds} for _ in bands]
+    return bands
 
 
 def assemble_bundle(version: str, data: TrainingData, members: dict, config: TrainConfig, metrics: dict | None = None) -> TrainedBundle:

@@ -35,11 +35,36 @@ def fit_weights(preds: dict[str, np.ndarray], y: np.ndarray, mask: np.ndarray, b
     return out
 
 
-class WeightedEnsemble:
-    """Implements ``training.api.Ensemble``; ``weights[city]`` is a list of per-band weight dicts."""
+SPREADS = np.linspace(0.5, 3.0, 26)
 
-    def __init__(self, weights: dict[str, list[dict[str, float]]]) -> None:
+
+def fit_spread(q: np.ndarray, y: np.ndarray, mask: np.ndarray) -> list[float]:
+    """Factors widening (or narrowing) P10 and P90 around P50 that minimise their pinball on validation.
+
+    Members fitted on the training window are over-confident out of sample; one factor per
+    side, per city, fitted on the validation window restores honest P10-P90 coverage.
+    """
+    q, y = q[mask], y[mask]
+    if len(y) < 10:
+        return [1.0, 1.0]
+    out = []
+    for column, level in ((0, 0.1), (2, 0.9)):
+        losses = []
+        for factor in SPREADS:
+            pred = q[:, 1] + factor * (q[:, column] - q[:, 1])
+            diff = y - pred
+            losses.append(np.mean(np.maximum(level * diff, (level - 1) * diff)))
+        out.append(float(SPREADS[int(np.argmin(losses))]))
+    return out
+
+
+class WeightedEnsemble:
+    """Implements ``training.api.Ensemble``; ``weights[city]`` is a list of per-band weight dicts,
+    ``spreads[city]`` the [P10, P90] widening factors fitted on validation."""
+
+    def __init__(self, weights: dict[str, list[dict[str, float]]], spreads: dict[str, list[float]] | None = None) -> None:
         self.weights = weights
+        self.spreads = spreads or {}
 
     def weights_for(self, city: str) -> list[dict[str, float]]:
         return self.weights.get(city) or self.weights[GLOBAL]
@@ -62,11 +87,14 @@ class WeightedEnsemble:
             for name, w in present.items():
                 result[lo:hi] += (w / total) * predictions[name][lo:hi]
                 used_total[name] = used_total.get(name, 0.0) + (w / total) * (hi - lo) / full_h
-        return np.sort(result, axis=1), used_total
+        lo, hi = self.spreads.get(city) or self.spreads.get(GLOBAL) or (1.0, 1.0)
+        result[:, 0] = result[:, 1] + lo * (result[:, 0] - result[:, 1])
+        result[:, 2] = result[:, 1] + hi * (result[:, 2] - result[:, 1])
+        return np.maximum(np.sort(result, axis=1), 0.0), used_total
 
     def to_json(self) -> dict:
-        return {"weights": self.weights}
+        return {"weights": self.weights, "spreads": self.spreads}
 
     @classmethod
     def from_json(cls, payload: dict) -> "WeightedEnsemble":
-        return cls(payload["weights"])
+        return cls(payload["weights"], payload.get("spreads"))

@@ -21,6 +21,12 @@ from training.features.weather import WEATHER_FEATURES, align_weather, weather_f
 
 COVARIATES = CALENDAR_FEATURES + WEATHER_FEATURES
 HIST_FEATURES = ("load_rel", "load_missing", "tod_sin", "tod_cos")
+APPARENT = COVARIATES.index("apparent_temperature_c")
+HOLIDAY = COVARIATES.index("holiday")
+#: The last future features, in this order; ``lag_mean`` (mean of the valid same-block lags,
+#: relative to the level) is the seasonal-naive reference the sequence members correct.
+TAIL_FEATURES = ("lag_mean", "last_load", "level", "hist_std", "city")
+BASE_INDEX = -len(TAIL_FEATURES)
 
 
 @dataclass
@@ -60,7 +66,11 @@ class Samples:
 
 
 def future_feature_names(lag_days: list[int]) -> list[str]:
-    return [*COVARIATES, "step_hours", *[f"load_lag_{k}d" for k in lag_days], "lag_mean", "last_load", "level", "hist_std", "city"]
+    return [
+        *COVARIATES, "step_hours", *[f"load_lag_{k}d" for k in lag_days],
+        *[f"apparent_delta_{k}d" for k in lag_days], *[f"holiday_lag_{k}d" for k in lag_days],
+        *TAIL_FEATURES,
+    ]
 
 
 def build_grid(
@@ -119,12 +129,18 @@ def cut_samples(
     hist_std = np.nan_to_num(np.nanstd(np.where(np.isnan(last_day), np.nanmean(last_day), last_day), axis=1), nan=0.0)
     lags = [load[t - k * steps_per_day].astype(np.float64) - level[:, None] for k in lag_days]
     lag_mean = _nanmean(np.stack(lags, axis=2), axis=2) if lags else np.zeros((n, horizon))
+    # How the weather and the calendar differ from each lag's day: what a lag must be corrected for.
+    apparent = grid.cov[:, APPARENT]
+    deltas = [apparent[t_safe] - apparent[t - k * steps_per_day] for k in lag_days]
+    lag_holidays = [grid.cov[t - k * steps_per_day, HOLIDAY] for k in lag_days]
     last = hist_load[:, -1] - level
     future = np.concatenate(
         [
             grid.cov[t_safe],
             np.broadcast_to((steps * (1440 // steps_per_day) / 60.0)[None, :, None], (n, horizon, 1)),
             *[lag[:, :, None] for lag in lags],
+            *[d[:, :, None] for d in deltas],
+            *[hol[:, :, None] for hol in lag_holidays],
             lag_mean[:, :, None],
             np.broadcast_to(last[:, None, None], (n, horizon, 1)),
             np.broadcast_to(level[:, None, None], (n, horizon, 1)),

@@ -59,7 +59,7 @@ def _line(metrics: dict) -> str:
 
 
 def _tensors(arrays: dict[str, np.ndarray]) -> list[torch.Tensor]:
-    return [torch.from_numpy(arrays[k]) for k in ("future", "hist", "city", "y", "mask")]
+    return [torch.from_numpy(arrays[k]) for k in ("future", "hist", "city", "base", "y", "mask")]
 
 
 def _evaluate(model: torch.nn.Module, arrays: dict, device: torch.device, amp: bool) -> float:
@@ -67,9 +67,9 @@ def _evaluate(model: torch.nn.Module, arrays: dict, device: torch.device, amp: b
     total, weight = 0.0, 0.0
     with torch.inference_mode():
         for lo in range(0, len(arrays["y"]), 512):
-            f, h, c, y, m = (t[lo:lo + 512].to(device) for t in _tensors(arrays))
+            f, h, c, b, y, m = (t[lo:lo + 512].to(device) for t in _tensors(arrays))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = model(f, h, c)
+                pred = model(f, h, c, b)
             n = float(m.sum())
             total += float(pinball_loss(pred.float(), y, m)) * n
             weight += n
@@ -104,10 +104,10 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
             loader.sampler.set_epoch(epoch)
         started, seen, running = time.perf_counter(), 0, 0.0
         model.train()
-        for f, h, c, y, m in loader:
-            f, h, c, y, m = (t.to(device) for t in (f, h, c, y, m))
+        for f, h, c, b, y, m in loader:
+            f, h, c, b, y, m = (t.to(device) for t in (f, h, c, b, y, m))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                pred = model(f, h, c)
+                pred = model(f, h, c, b)
             loss = pinball_loss(pred.float(), y, m)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

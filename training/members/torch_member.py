@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.features.grid import Samples
+from training.features.grid import BASE_INDEX, Samples
 from training.members.common import to_mw
 from training.members.torch_nets import build_net
 
@@ -30,6 +30,7 @@ class Normaliser:
         future = np.nan_to_num((samples.future[..., :-1] - self.mean) / self.std).astype(np.float32)
         return {
             "future": future, "hist": samples.hist.astype(np.float32), "city": (samples.city_idx + 1).astype(np.int64),
+            "base": np.nan_to_num(samples.future[..., BASE_INDEX]).astype(np.float32),
             "y": np.nan_to_num(samples.y).astype(np.float32), "mask": samples.ymask.astype(np.float32),
         }
 
@@ -54,8 +55,7 @@ class TorchMember:
         with torch.inference_mode():
             for lo in range(0, len(samples), batch_size):
                 sl = slice(lo, lo + batch_size)
-                out = self.net(torch.from_numpy(arrays["future"][sl]), torch.from_numpy(arrays["hist"][sl]),
-                               torch.from_numpy(arrays["city"][sl]))
+                out = self.net(*(torch.from_numpy(arrays[k][sl]) for k in ("future", "hist", "city", "base")))
                 outputs.append(out.float().numpy())
         return to_mw(np.concatenate(outputs).astype(np.float64), samples)
 
