@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/efp demo $(DEMO_ARGS)
+	EFP_AUTH_ENABLED=false $(BIN)/efp demo $(DEMO_ARGS)
 
 services:
 	@bash scripts/ensure-services.sh

@@ -19,9 +19,11 @@ def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None) -> bool
 
     if ray.is_initialized():
         return False
-    address = settings.ray_address or os.environ.get("RAY_ADDRESS") or None
+    # "local" rather than None: a bare ray.init() joins whatever cluster `ray start` left on
+    # this machine, which is never what an unconfigured run means.
+    address = settings.ray_address or os.environ.get("RAY_ADDRESS") or "local"
     options: dict = {"ignore_reinit_error": True, "log_to_driver": True}
-    if address is None:
+    if address == "local":
         options.update(include_dashboard=False, num_cpus=num_cpus)
     ray.init(address=address, **options)
     return True
