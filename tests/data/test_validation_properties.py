@@ -99,3 +99,32 @@ def test_weather_values_outside_physical_ranges_never_pass(rows):
     assert not weather.duplicated(["city", "ts", "kind"]).any()
     assert weather[["temperature_c", "relative_humidity_pct"]].notna().any(axis=1).all()
     assert set(weather["city"]) <= {"CHE"}
+
+
+cell_timestamp = st.one_of(
+    st.integers(0, 30).map(lambda i: f"2024-03-01T{i // 4:02d}:{i % 4 * 15:02d}:00"),
+    st.integers(0, 30).map(lambda i: f"2024-03-01 {i // 4:02d}:{i % 4 * 15:02d}+05:30"),
+    st.sampled_from(["", "yesterday", "2024-13-01T00:00", "2024-03-01T00:07:00"]),
+)
+cell_load = st.one_of(st.floats(0, 9000).map(lambda x: f"{x:.1f}"), st.sampled_from(["", "n/a", "-3", "1e9", "4,100"]))
+cell_city = st.sampled_from(["DEL", "del", "MUM", "", "XYZ"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(cell_timestamp, cell_city, cell_load), min_size=1, max_size=30))
+def test_any_csv_is_refused_whole_or_fully_accounted_for(tmp_path_factory, rows):
+    from data.connectors import read_csv
+    from data.errors import InputFileError
+
+    path = tmp_path_factory.mktemp("csv") / "load.csv"
+    lines = ["timestamp,city,load_mw"] + [",".join(f'"{c}"' if "," in c else c for c in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        batch = read_csv(path, catalogue=CATALOGUE)
+    except InputFileError as error:
+        assert str(path) in str(error) and "\n" not in str(error)
+        return
+    outcome = validate(batch, CATALOGUE)
+    assert outcome.input_rows == len(rows) == outcome.accepted + outcome.repaired + outcome.rejected
+    assert set(outcome.quarantine["line"]) <= set(range(2, len(rows) + 2))
+    assert (outcome.load["load_mw"] >= 0).all() and not outcome.load.duplicated(["city", "ts"]).any()
