@@ -60,6 +60,7 @@ def test_default_timezone_overrides_the_city_zone(catalogue):
     [
         ("load_missing_column.csv", "missing required column 'load_mw'", 1),
         ("empty.csv", "file is empty", None),
+        ("load_header_only.csv", "no data rows after the header", 1),
         ("load_latin1.csv", "not UTF-8", 3),
         ("no_such_file.csv", "file not found", None),
     ],
