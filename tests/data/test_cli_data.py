@@ -89,3 +89,17 @@ def test_generate_then_stats_and_plot(efp, tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     empty = efp("data", "plot", "--city", "DEL", "--start", "2020-01-01", "--end", "2020-01-02", "--out", str(out))
     assert empty.exit_code != 0 and "no load stored" in empty.stderr
+
+
+def test_ray_apps_ingest_module_takes_files_and_reports_bad_ones(efp, tmp_path, capsys):
+    from ray_apps.ingest import main
+
+    path = tmp_path / "delhi.csv"
+    path.write_text(CSV, encoding="utf-8")
+    assert main(["csv", str(path), "--city", "DEL", "--timezone", "Asia/Kolkata"]) == 0
+    (summary,) = json.loads(capsys.readouterr().out)
+    assert summary["inserted"] == 24 and summary["source"] == "csv"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("timestamp\n2024-03-01T00:00:00+05:30\n", encoding="utf-8")
+    assert main(["csv", str(bad), "--city", "DEL"]) == 2
+    assert "load_mw" in capsys.readouterr().err
