@@ -2,8 +2,10 @@
 
 Only entrypoints call this: library code receives a running Ray. Inside ``ray job
 submit`` the driver finds the cluster through ``RAY_ADDRESS``; with no address in the
-settings either, a local Ray is started without the dashboard (it costs seconds on a
-small machine and nothing here needs it).
+settings either, a new local Ray is started (``address="local"``) without the dashboard
+(it costs seconds on a small machine and nothing here needs it). "local" rather than
+None: a bare ``ray.init()`` joins whatever cluster ``/tmp/ray/ray_current_cluster``
+names, and hangs for minutes when that cluster is gone.
 """
 
 from __future__ import annotations
