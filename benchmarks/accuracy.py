@@ -117,10 +117,13 @@ def run(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train before the hold-out, backtest the hold-out per city; returns rows, checks and the version."""
-    from training.backtest import run_backtest
+    from ray_apps.runtime import init_ray
+    from training.backtest import load_backtest_config, run_backtest
     from training.pipeline import train
 
     first, last = holdout_window(settings, cities, holdout_days)
+    if distributed or holdout_days >= load_backtest_config().ray_min_days:
+        init_ray(settings)  # Ray Train fits, or the hold-out days as Ray tasks
     log(f"hold-out {first}..{last} ({holdout_days} days); training on data before {first}")
     report = train(settings, config, cities=cities, until=first - dt.timedelta(days=1), distributed=distributed, log=log)
     rows: list[dict[str, Any]] = []

@@ -6,6 +6,8 @@ Thin wiring: parse options, call ``training.backtest`` / ``training.tuning`` /
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
@@ -107,13 +109,17 @@ def backtest(
     as_json: bool = JsonOption,
 ) -> None:
     """Rolling-origin backtest: one forecast per day at 00:00 local; members, ensemble and baselines."""
-    from training.backtest import run_backtest
+    from ray_apps.runtime import init_ray
+    from training.backtest import load_backtest_config, run_backtest
     from training.backtest.plot import plot_backtest
 
+    settings = get_settings()
+    if (end - start).days + 1 >= load_backtest_config().ray_min_days:
+        init_ray(settings)  # many days: they run as Ray tasks
     with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True) as bar:
         task = bar.add_task("days", total=None)
         report = run_backtest(
-            get_settings(), city, start.date(), end.date(), version,
+            settings, city, start.date(), end.date(), version,
             on_day=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if plot is not None:
@@ -134,16 +140,24 @@ def tune(
     cities: Optional[str] = typer.Option(None, "--cities", help="Comma-separated city codes (default: every stored city)."),
     until: Optional[datetime] = typer.Option(None, "--until", formats=DATE, help="Use data before this day."),
     space: Optional[Path] = typer.Option(None, "--space", help="Search space YAML (default configs/tune/<model>.yaml)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Training YAML merged over configs/training.yaml (split, features)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Ray Tune sweep (ASHA + Optuna) of one member; writes the best configuration for `efp train --config`."""
+    from ray_apps.runtime import init_ray
+    from training.config import load_train_config
     from training.tuning import run_tune
 
-    result = run_tune(
-        get_settings(), model, samples,
-        cities=[c.strip().upper() for c in cities.split(",")] if cities else None,
-        until=until, space_file=space, log=(lambda line: err_console.print(line, highlight=False)),
-    )
+    settings = get_settings()
+    init_ray(settings)
+    # Ray Tune and Optuna print their own progress; it goes to stderr so stdout stays the result.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = run_tune(
+            settings, model, samples,
+            cities=[c.strip().upper() for c in cities.split(",")] if cities else None,
+            until=until, space_file=space, base_config=load_train_config(config),
+            log=(lambda line: err_console.print(line, highlight=False)),
+        )
     if as_json:
         print_json(result)
         return

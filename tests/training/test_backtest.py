@@ -109,3 +109,19 @@ def test_promotion_needs_a_better_backtest_unless_forced(tiny_trained, tiny_sett
     result = registry.promote(same, force=True)
     assert result.forced and registry.production("MUM").version == same
     assert [r.to_version for r in registry.rollback()] == [first, first]
+
+
+def test_days_as_ray_tasks_give_the_same_numbers(ray_cluster, tiny_trained, tiny_settings: PlatformSettings) -> None:
+    from training.backtest import load_backtest_config
+
+    register_tiny(open_registry(tiny_settings), tiny_trained, tiny_trained.data_end.to_pydatetime() - timedelta(days=7))
+    start, end = last_days(tiny_trained, 3)
+    in_process = run_backtest(tiny_settings, "DEL", start, end)
+    progress: list[tuple[int, int]] = []
+    fanned_out = run_backtest(
+        tiny_settings, "DEL", start, end,
+        config=load_backtest_config().model_copy(update={"ray_min_days": 2}), on_day=lambda d, t: progress.append((d, t)),
+    )
+    assert progress[-1] == (3, 3)
+    for model, values in in_process.metrics.items():
+        assert fanned_out.metrics[model] == pytest.approx(values, rel=1e-9), model

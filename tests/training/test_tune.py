@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import yaml
 
 from training.config import TrainConfig, load_train_config
 from training.tiny import TINY_CONFIG
-from training.tuning import TuneSpaceError, load_space, run_tune
+from training.tuning import TuneSpaceError, load_space
 
 SMALL_SPACE = {
     "model": "xgboost",
@@ -23,26 +24,41 @@ SMALL_SPACE = {
 }
 
 
-def test_short_sweep_writes_a_best_config_that_training_accepts(ray_cluster, tiny_trained, tmp_path: Path) -> None:
-    space_file = tmp_path / "xgboost.yaml"
+def test_short_sweep_writes_a_best_config_that_training_accepts(
+    ray_cluster, tiny_trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`efp tune` end to end on the tiny bundle's stored data (2 cities, a few weeks)."""
+    from typer.testing import CliRunner
+
+    from data.settings import get_settings
+    from ray_apps.cli import app
+
+    space_file, config_file = tmp_path / "xgboost.yaml", tmp_path / "tiny.yaml"
     space_file.write_text(yaml.safe_dump(SMALL_SPACE))
-    settings = tiny_trained.settings.model_copy(update={"data_dir": tmp_path / "var"})
-    # Data stays in the tiny bundle's lake; results and the best YAML go under this test's folder.
-    from training.data_prep import prepare_training_data
+    config_file.write_text(yaml.safe_dump(TINY_CONFIG))
+    monkeypatch.setenv("EFP_DATA_DIR", str(tiny_trained.settings.data_dir))
+    monkeypatch.setenv("EFP_ENVIRONMENT", "test")
+    get_settings.cache_clear()
+    try:
+        run = CliRunner().invoke(app, [
+            "tune", "--model", "xgboost", "--samples", "2", "--cities", "DEL,MUM",
+            "--space", str(space_file), "--config", str(config_file), "--json",
+        ])
+    finally:
+        get_settings.cache_clear()
+    assert run.exit_code == 0, run.output
+    assert run.stdout.lstrip().startswith("{"), run.stdout[:2000]
+    result = json.loads(run.stdout)
+    assert "1 at a time" in run.stderr  # 1.5 CPUs per trial on a 2-CPU cluster
 
-    base = TrainConfig.model_validate(TINY_CONFIG)
-    data = prepare_training_data(tiny_trained.settings, base, tiny_trained.cities, None, parallel=False)
-    lines: list[str] = []
-    result = run_tune(settings, "xgboost", 2, space_file=space_file, base_config=base, data=data, log=lines.append)
-
-    assert len(result.trials) == 2 and all(row["reports"] >= 1 for row in result.trials)
-    assert result.trials[0]["val_loss"] == result.best_val_loss
-    assert "1 at a time" in lines[0]  # 1.5 CPUs per trial on a 2-CPU cluster
-    assert result.best_config_path.is_file()
-    loaded = load_train_config(result.best_config_path)
-    assert loaded.members.xgboost.max_depth == result.best_params["max_depth"]
+    assert len(result["trials"]) == 2 and all(row["reports"] >= 1 for row in result["trials"])
+    assert result["trials"][0]["val_loss"] == result["best_val_loss"]
+    best = Path(result["best_config_path"])
+    loaded = load_train_config(best)
+    assert loaded.members.xgboost.max_depth == result["best_params"]["max_depth"]
     assert loaded.members.xgboost.num_boost_round == 30
     assert 2 <= loaded.members.xgboost.max_depth <= 5
+    assert isinstance(loaded, TrainConfig)
 
 
 def test_shipped_search_spaces_name_real_hyperparameters() -> None:

@@ -5,7 +5,8 @@ follow (horizon = one day of steps at the series' resolution), from the same
 ``ModelBundle.forecast`` path serving uses. The ensemble, each member and both
 seasonal-naive baselines (same block one day / one week earlier) are scored on exactly
 the same steps. Flagged actuals (``exclude_flags``) are left out: a shed or imputed block
-is not demand. Long backtests fan their days out as Ray tasks.
+is not demand. Long backtests fan their days out as Ray tasks when the caller (an
+entrypoint) has started Ray; library code never starts it.
 """
 
 from __future__ import annotations
@@ -76,12 +77,10 @@ def _forecast_all(
     config: BacktestConfig,
     on_day: DayCallback | None,
 ) -> list[Forecasts]:
-    if len(origins) < config.ray_min_days:
-        return forecast_days(settings, city, version, origins, horizon, on_day)
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=settings.ray_address, log_to_driver=False)
+    if len(origins) < config.ray_min_days or not ray.is_initialized():
+        return forecast_days(settings, city, version, origins, horizon, on_day)
     chunks = max(1, min(len(origins), int(ray.available_resources().get("CPU", 1) / config.ray_task_cpus)))
     parts = [list(part) for part in np.array_split(np.array(origins, dtype=object), chunks) if len(part)]
     task = ray.remote(num_cpus=config.ray_task_cpus)(forecast_days)

@@ -97,7 +97,7 @@ def run_tune(
         log(f"preparing training data for {', '.join(codes) or 'no city'}")
         data = prepare_training_data(settings, config, codes, until_day)
     if not ray.is_initialized():
-        ray.init(address=settings.ray_address, log_to_driver=False)
+        raise TuneError("Ray is not running: start it first (efp tune and python -m ray_apps.tune do)")
     cluster_cpus = float(ray.cluster_resources().get("CPU", 1.0))
     cpus = min(space.cpus_per_trial, cluster_cpus)
     concurrent = max(1, int(cluster_cpus // cpus))
