@@ -89,6 +89,8 @@ def caller(role: str):
         principal = await state.auth.authenticate(authorization, api_key)
         request.state.caller = principal.id
         principal.require(role)
+        if not state.auth.enabled:  # no credentials, so no per-credential budget to keep
+            return principal
         decision = await state.limiter.take(principal.id, principal.rate_limit_per_minute or state.settings.serve.rate_limit_per_minute)
         if not decision.allowed:
             state.metrics.rate_limited.inc()
@@ -149,12 +151,14 @@ def create_api(state: ServiceState) -> FastAPI:
         return JSONResponse(await state.service.forecast(body, use_cache=use_cache))
 
     @app.post("/v1/forecast/batch", response_model=BatchResponse, responses=ERROR_RESPONSES, tags=["forecast"])
-    async def forecast_batch(body: BatchRequest, who: Forecaster) -> Any:
+    async def forecast_batch(body: BatchRequest, who: Forecaster, cache_control: Annotated[str | None, Header()] = None) -> Any:
         """Many forecasts at once; each item reports its own status, so one bad city fails only itself."""
+        use_cache = "no-cache" not in (cache_control or "").lower()
 
         async def one(index: int, item: ForecastRequest) -> dict[str, Any]:
             try:
-                return {"index": index, "city": item.city, "status": 200, "forecast": await state.service.forecast(item), "error": None}
+                forecast = await state.service.forecast(item, use_cache=use_cache)
+                return {"index": index, "city": item.city, "status": 200, "forecast": forecast, "error": None}
             except PlatformError as error:
                 status, detail = error_status(error)
                 return {"index": index, "city": item.city, "status": status, "forecast": None, "error": str(detail)}

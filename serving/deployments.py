@@ -54,6 +54,16 @@ class _VersionedModels:
             logger.warning("could not preload production models: %s", error)
 
 
+def _one_thread_per_replica() -> None:
+    """Three member replicas share two cores: intra-op thread pools per replica only fight each other."""
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+
+
 @serve.deployment
 class Preprocessor:
     async def __init__(self, settings: dict[str, Any], feature_cache_size: int = 512) -> None:
@@ -84,6 +94,7 @@ class Member:
     async def __init__(self, member: str, settings: dict[str, Any], max_batch_size: int = 16,
                        batch_wait_timeout_s: float = 0.002) -> None:
         self.member = member
+        _one_thread_per_replica()
         self._models = _VersionedModels(replica_settings(settings))
         self.predict_batch.set_max_batch_size(max_batch_size)
         self.predict_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)

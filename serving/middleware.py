@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from typing import Any
 
@@ -16,6 +17,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from serving.metrics import ServiceMetrics
 
 access_log = logging.getLogger("efp.access")
+
+
+def _ensure_access_log_output() -> None:
+    """Access lines are INFO; where nothing configured logging (a Serve replica), send them to stderr."""
+    access_log.setLevel(logging.INFO)
+    if not access_log.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+        access_log.addHandler(handler)
 
 
 class _TooLarge(Exception):
@@ -27,6 +37,7 @@ class ServiceMiddleware:
         self.app = app
         self.max_body = max_body_bytes
         self.metrics = metrics
+        _ensure_access_log_output()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -103,6 +103,16 @@ def test_batch_reports_each_item_on_its_own(client: TestClient, forecaster) -> N
     assert results[1]["forecast"]["city"] == "MUM" and len(results[1]["forecast"]["points"]) == 96
 
 
+def test_access_log_names_the_key_id_never_the_secret(client: TestClient, world: World, caplog: pytest.LogCaptureFixture) -> None:
+    key = world.keys["viewer"]
+    with caplog.at_level("INFO", logger="efp.access"):
+        assert client.get("/v1/cities", headers={"X-API-Key": key}).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if r.name == "efp.access"]
+    key_id = key.split("_")[1]
+    assert len(lines) == 1 and lines[0].startswith("GET /v1/cities 200") and f"caller=key:{key_id}" in lines[0]
+    assert key.rsplit("_", 1)[1] not in caplog.text
+
+
 def test_file_key_store_roles_and_revocation(client: TestClient, world: World) -> None:
     from serving.keys import open_key_store
 
@@ -120,15 +130,22 @@ def test_file_key_store_roles_and_revocation(client: TestClient, world: World) -
 
 def test_redis_down_still_answers_and_counts_it(tiny_trained, tmp_path) -> None:
     closed = f"redis://127.0.0.1:{free_port()}/0"
-    down = build_world(tiny_trained, tmp_path, None, redis_url=closed, auth_enabled=False)
+    down = build_world(tiny_trained, tmp_path, None, redis_url=closed)
     with TestClient(create_api(local_state(down.settings))) as test_client:
         for _ in range(2):
-            response = test_client.post("/v1/forecast", json={"city": "DEL", "start": "2024-04-05T00:00:00"})
+            response = test_client.post("/v1/forecast", json={"city": "DEL", "start": "2024-04-05T00:00:00"},
+                                        headers=down.headers("forecaster"))
             assert response.status_code == 200 and response.json()["cached"] is False
         metrics = test_client.get("/metrics").text
-        health = test_client.get("/healthz").json()
     assert 'efp_backend_errors_total{component="cache"}' in metrics
     assert 'efp_backend_errors_total{component="ratelimit"}' in metrics
+
+
+def test_auth_off_is_announced_on_healthz(world: World) -> None:
+    settings = world.settings.model_copy(update={"auth_enabled": False})
+    with TestClient(create_api(local_state(settings))) as test_client:
+        health = test_client.get("/healthz").json()
+        assert test_client.get("/v1/keys").status_code == 200  # everyone is admin: that is what the warning is for
     assert health["auth"] == "disabled" and "DISABLED" in health["warning"]
 
 
