@@ -119,3 +119,24 @@ def test_keys_cli_prints_the_key_once_and_revokes(tmp_path: Path, monkeypatch: p
         assert bad.exit_code != 0 and "role" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_rs256_bearer_tokens_verify_with_the_public_key_only() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from data.settings import load_settings
+    from serving.auth import AuthError, Authenticator, issue_token
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    public = private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    settings = load_settings(jwt_algorithm="RS256", jwt_public_key=public, environment="test")
+    auth = Authenticator(settings, None)
+    principal = asyncio.run(auth.authenticate(f"Bearer {issue_token(settings, 'grid-ops', 'forecaster', private_key=pem)}", None))
+    assert (principal.id, principal.role) == ("jwt:grid-ops", "forecaster")
+    hs256 = issue_token(load_settings(environment="test", jwt_secret="x" * 32), "grid-ops", "admin")
+    with pytest.raises(AuthError):  # an HS256 token is refused when RS256 is configured
+        asyncio.run(auth.authenticate(f"Bearer {hs256}", None))
+    with pytest.raises(AuthError, match="credentials required"):
+        asyncio.run(auth.authenticate(None, None))
