@@ -27,5 +27,9 @@ def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None) -> bool
     options: dict = {"ignore_reinit_error": True, "log_to_driver": True}
     if address == "local":
         options.update(include_dashboard=False, num_cpus=num_cpus)
+        # Workers of a local Ray inherit this environment. Ray Data's per-worker progress
+        # bars arrive at the driver as hundreds of half-drawn lines; our own stage and
+        # epoch lines say the same thing once.
+        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     ray.init(address=address, **options)
     return True

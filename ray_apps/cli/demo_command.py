@@ -28,6 +28,9 @@ def demo_command(
     # The demo runs on the embedded defaults with auth off; make demo sets the variable,
     # and a direct `efp demo` gets the same, said loudly by the demo's banner.
     os.environ.setdefault("EFP_AUTH_ENABLED", "false")
+    # Serve's controller and replica logs still go to files under /tmp/ray; on the demo's
+    # console they would bury the tables a newcomer is meant to read.
+    os.environ.setdefault("RAY_SERVE_LOG_TO_STDERR", "0")
     get_settings.cache_clear()
     settings = get_settings()
     init_ray(settings)
