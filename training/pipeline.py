@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from data.errors import PlatformError
 from data.settings import REPO_ROOT, PlatformSettings
 from training.assemble import assemble_bundle
-from training.config import TrainConfig
+from training.config import TrainConfig, TrainingConfigError, parse_config
 from training.data_prep import prepare_training_data
 from training.evaluation import evaluate_test
 from training.fitting import fit_member, fit_member_per_city
@@ -67,7 +67,9 @@ def effective_config(config: TrainConfig, *, models=None, workers=None, use_gpu=
     if models:
         update["models"] = list(models)
     scaling = config.scaling.model_copy(update={k: v for k, v in {"workers": workers, "use_gpu": use_gpu}.items() if v is not None})
-    return TrainConfig.model_validate({**config.model_dump(), **update, "scaling": scaling.model_dump()})
+    if workers is not None and workers < 1:
+        raise TrainingConfigError(f"--workers must be at least 1, got {workers}")
+    return parse_config({**config.model_dump(), **update, "scaling": scaling.model_dump()}, "command line")
 
 
 def train(

@@ -88,3 +88,23 @@ def test_missing_horizon_weather_is_filled_from_climatology_and_noted(frames):
     assert any("climatology" in note for note in features.notes)
     temperature = features.samples.future[0, :, pre.feature_names.index("temperature_c")]
     assert np.isfinite(temperature).all()
+
+
+def test_thirty_minute_series_with_temperature_only(frames):
+    """A user's own series (30-minute, temperature only, another country) gets day-ahead = 48 steps."""
+    from data.catalogue import City
+
+    cities, data = frames
+    city = City(code="LON", name="London", country="GB", subdivision="ENG", latitude=51.5, longitude=-0.1,
+                timezone="Europe/London", peak_mw=5000)
+    load, weather = data["DEL"]
+    load30 = load.set_index("ts").resample("30min").agg({"load_mw": "mean"}).reset_index()
+    load30["city"], load30["imputed"], load30["load_shedding"], load30["outlier"] = "LON", False, False, False
+    weather30 = weather[["ts", "temperature_c"]].assign(city="LON", kind="observed")
+    prepared = build_training_data([city], {"LON": (load30, weather30)}, 30, CONFIG)
+    assert prepared.horizon == 48 and prepared.train.future.shape[1] == 48
+    names = prepared.preprocessor.feature_names
+    apparent = prepared.train.future[..., names.index("apparent_temperature_c")]
+    np.testing.assert_allclose(apparent, prepared.train.future[..., names.index("temperature_c")])  # no humidity: air temperature
+    local = pd.DatetimeIndex(prepared.test.origin).tz_localize("UTC").tz_convert("Europe/London")
+    assert (local.hour == 0).all() and (local.minute == 0).all()  # day-ahead issue times at London midnight

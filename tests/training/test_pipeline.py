@@ -13,7 +13,7 @@ from data.distributed import generate_and_ingest
 from data.settings import get_settings
 from training.bundle import load_bundle
 from training.config import TrainingConfigError, load_train_config, parse_config, tune_ranges, LSTMParams
-from training.pipeline import train
+from training.pipeline import effective_config, train
 from training.registry import open_registry
 from training.tiny import TINY_CONFIG
 
@@ -77,3 +77,5 @@ def test_bad_training_config_is_a_one_line_error_naming_the_field(tmp_path):
     with pytest.raises(TrainingConfigError, match=r"bad.yaml: field 'members.lstm.hiden': unknown field"):
         load_train_config(bad)
     assert tune_ranges(LSTMParams)["lr"].log is True
+    with pytest.raises(TrainingConfigError, match=r"command line: field 'models.0'"):
+        effective_config(parse_config({}), models=["prophet"])
