@@ -210,3 +210,18 @@ def test_overlapping_batch_takes_the_merge_path(pg_settings):
     counts = store.write_load(later)
     assert (counts.inserted, counts.unchanged, counts.updated) == (48, 48, 0)
     assert len(store.read_load("DEL", end=pd.Timestamp("2024-01-02", tz="UTC"))) == 144
+
+
+def test_new_months_are_built_then_attached_with_their_key(pg_settings):
+    store = open_store(pg_settings)
+    store.write_load(load_frame(start="2024-01-30 00:00", periods=3 * 96))  # January, then a new February
+    with psycopg.connect(pg_settings.database_url) as conn:
+        bounds = conn.execute("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'load_202402'").fetchone()[0]
+        checks = conn.execute(
+            "SELECT conname FROM pg_constraint WHERE conrelid = 'load_202402'::regclass AND contype = 'c'"
+        ).fetchall()
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            conn.execute("INSERT INTO load (city, ts, load_mw) VALUES ('DEL', '2024-02-01 00:00+00', 1)")
+    assert bounds == "FOR VALUES FROM ('2024-02-01 00:00:00+00') TO ('2024-03-01 00:00:00+00')"
+    assert [name for (name,) in checks] == ["load_load_mw_check"]  # the bounds check used for ATTACH is gone
+    assert len(store.read_load("DEL")) == 3 * 96
