@@ -58,6 +58,7 @@ class ServeEngine:
     async def run(self, job: ForecastJob) -> EngineResult:
         packet = self._pre.features.remote(job.version, job.city, job.start.isoformat(), job.horizon, job.weather)
         calls = {name: handle.predict.remote(packet) for name, handle in self._members.items()}
+        await self._features_ready(packet)  # the members already have the reference; this only starts their clock
         outcomes = await asyncio.gather(
             *(asyncio.wait_for(_resolve(call), self._timeout) for call in calls.values()), return_exceptions=True
         )
@@ -74,19 +75,21 @@ class ServeEngine:
                 predictions[name] = outcome
                 present.append(name)
         if not predictions:
-            await self._raise_preprocessor_error(packet)
             raise NoMemberError("no ensemble member could answer: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
         quantiles, weights = await self._ensemble.combine.remote(job.version, job.city, predictions)
         return EngineResult(job.timestamps(), monotone(quantiles), member_reports(present, failures, weights), bool(failures))
 
     @staticmethod
-    async def _raise_preprocessor_error(packet: DeploymentResponse) -> None:
+    async def _features_ready(packet: DeploymentResponse) -> None:
+        """Wait for the Preprocessor, so ``member_timeout_s`` measures the members alone; a caller's
+        error there (say a horizon beyond the model's) becomes its 4xx, anything else a 503."""
         try:
             await packet
         except Exception as error:
             cause = _platform_cause(error)
             if cause is not None:
                 raise cause from None
+            raise NoMemberError(f"the preprocessor could not build features: {describe_failure(error)}") from None
 
     async def warm(self, version: str) -> None:
         calls = [self._pre.warm.remote(version), self._ensemble.warm.remote(version)]
