@@ -12,7 +12,9 @@ def plot_backtest(report: BacktestReport, path: Path) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from zoneinfo import ZoneInfo
 
     if report.series is None:
         raise PlatformError("backtest report carries no series to plot")
@@ -25,6 +27,10 @@ def plot_backtest(report: BacktestReport, path: Path) -> Path:
     subtitle = f", ensemble MAPE {mape:.2f} %" if mape is not None else ""
     ax.set_title(f"{report.city} backtest {report.start}..{report.end}, version {report.version}{subtitle}")
     ax.set_ylabel("MW")
+    ax.set_xlabel(f"local time ({series.timezone})")
+    local = ZoneInfo(series.timezone)
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=local))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M", tz=local))
     ax.legend(loc="upper right")
     fig.autofmt_xdate()
     fig.tight_layout()

@@ -21,7 +21,8 @@ class BacktestSeries(BaseModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    timestamps: pd.DatetimeIndex
+    timestamps: pd.DatetimeIndex  # UTC interval starts
+    timezone: str  # the city's, for axis labels
     actual: np.ndarray
     ensemble: np.ndarray  # (n, 3)
 

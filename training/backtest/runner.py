@@ -170,6 +170,7 @@ def run_backtest(
         metrics=metrics,
         series=BacktestSeries(
             timestamps=stamps[0].append(stamps[1:]) if len(stamps) > 1 else stamps[0],
+            timezone=timezone,
             actual=actual,
             ensemble=np.concatenate(collected["ensemble"]),
         ),
