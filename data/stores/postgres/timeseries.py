@@ -6,12 +6,12 @@ COPY with numpy (``binary_copy``) and
   is then indexed and attached (``partitions``): the first load, the bulk of the volume;
 - when nothing is stored for the batch's cities in its time range (an index probe), the
   rest is COPYed straight into the table: appending, about 3x faster than a merge;
-- otherwise it is COPYed into a temporary table and merged with
-  ``UPDATE ... WHERE (stored values) IS DISTINCT FROM (new values)`` (its row count is
-  ``updated``) and ``INSERT ... WHERE NOT EXISTS ... ON CONFLICT DO NOTHING`` (its row
-  count is ``inserted``); the rest of the batch is ``unchanged``. Measured here this beat
-  ``INSERT ... ON CONFLICT DO UPDATE`` (6.6 s against 4.1 s per million rows), and it
-  counts exactly, which ``RETURNING xmax`` cannot do on a partitioned table.
+- otherwise it is COPYed into a temporary table, each staged row is classified by one
+  LEFT JOIN (new / stored with other values / unchanged), and one statement updates the
+  changed rows and inserts the new ones (``ON CONFLICT DO NOTHING``), counting each.
+  Measured here this beat ``INSERT ... ON CONFLICT DO UPDATE ... WHERE values differ``
+  (6.6 s against about 4 s per million rows), and it counts exactly, which
+  ``RETURNING xmax`` cannot do on a partitioned table.
 Everything happens in one transaction, and inside ``staged()`` every write of a batch
 shares it, so a batch is stored completely or not at all. Reads stream back through
 ``COPY ... TO STDOUT`` and are parsed by pyarrow for the same reason.
@@ -144,17 +144,25 @@ class PostgresStore:
             stage = f"_efp_stage_{next(_stage_ids)}"
             cur.execute(f"CREATE TEMP TABLE {stage} ({stage_ddl}) ON COMMIT DROP")
             _copy(cur, f"COPY {stage} ({columns}) FROM STDIN (FORMAT binary)", table)
+            # One join classifies every staged row (new, or stored with other values); the
+            # update and the insert then touch only those rows, in a single statement.
             match = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-            assign = ", ".join(f"{v} = s.{v}" for v in values)
+            back = " AND ".join(f"t.{k} = c.{k}" for k in keys)
+            assign = ", ".join(f"{v} = c.{v}" for v in values)
             old = ", ".join(f"t.{v}" for v in values)
             new = ", ".join(f"s.{v}" for v in values)
-            cur.execute(f"UPDATE {target} AS t SET {assign} FROM {stage} AS s WHERE {match} AND ({old}) IS DISTINCT FROM ({new})")
-            updated = cur.rowcount
+            staged = ", ".join(f"s.{c}" for c in table.column_names)
             cur.execute(
-                f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} AS s"
-                f" WHERE NOT EXISTS (SELECT 1 FROM {target} AS t WHERE {match}) ON CONFLICT DO NOTHING"
+                f"WITH classified AS MATERIALIZED ("
+                f" SELECT {staged}, t.{keys[0]} IS NULL AS is_new, ({old}) IS DISTINCT FROM ({new}) AS differs"
+                f" FROM {stage} AS s LEFT JOIN {target} AS t ON {match}),"
+                f" changed AS (UPDATE {target} AS t SET {assign} FROM classified AS c"
+                f" WHERE {back} AND NOT c.is_new AND c.differs RETURNING 1),"
+                f" added AS (INSERT INTO {target} ({columns}) SELECT {columns} FROM classified"
+                f" WHERE is_new ON CONFLICT DO NOTHING RETURNING 1)"
+                f" SELECT (SELECT count(*) FROM added), (SELECT count(*) FROM changed)"
             )
-            inserted = cur.rowcount
+            inserted, updated = cur.fetchone()
             cur.execute(f"DROP TABLE {stage}")
         return WriteCounts(inserted=fresh + inserted, updated=updated, unchanged=total - fresh - inserted - updated)
 
