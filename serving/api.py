@@ -148,7 +148,7 @@ def create_api(state: ServiceState) -> FastAPI:
     async def forecast(body: ForecastRequest, who: Forecaster, cache_control: Annotated[str | None, Header()] = None) -> Any:
         """Quantile forecast for one city. ``Cache-Control: no-cache`` skips the response cache."""
         use_cache = "no-cache" not in (cache_control or "").lower()
-        return JSONResponse(await state.service.forecast(body, use_cache=use_cache))
+        return Response(await state.service.forecast_json(body, use_cache=use_cache), media_type="application/json")
 
     @app.post("/v1/forecast/batch", response_model=BatchResponse, responses=ERROR_RESPONSES, tags=["forecast"])
     async def forecast_batch(body: BatchRequest, who: Forecaster, cache_control: Annotated[str | None, Header()] = None) -> Any:

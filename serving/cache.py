@@ -74,7 +74,8 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self._ttl > 0
 
-    async def get(self, key: str) -> dict[str, Any] | None:
+    async def get_raw(self, key: str) -> bytes | None:
+        """The stored JSON body, or None on a miss, when disabled, or when Redis fails (counted)."""
         if not self.enabled:
             return None
         raw: bytes | None = None
@@ -88,12 +89,15 @@ class ResponseCache:
                 self._metrics.cache.labels("error").inc()
                 return None
         self._metrics.cache.labels("hit" if raw is not None else "miss").inc()
+        return raw
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        raw = await self.get_raw(key)
         return json.loads(raw) if raw is not None else None
 
-    async def set(self, key: str, value: dict[str, Any]) -> None:
+    async def set_raw(self, key: str, raw: bytes) -> None:
         if not self.enabled:
             return
-        raw = json.dumps(value, default=str).encode()
         if self._local is not None:
             self._local.set(key, raw, self._ttl)
             return
@@ -101,6 +105,9 @@ class ResponseCache:
             await self._client.set(key, raw, ex=self._ttl)  # type: ignore[union-attr]
         except (RedisError, OSError):
             self._metrics.backend_errors.labels("cache").inc()
+
+    async def set(self, key: str, value: dict[str, Any]) -> None:
+        await self.set_raw(key, json.dumps(value, default=str).encode())
 
     async def purge(self) -> int:
         """Drop every cached forecast (all versions); returns how many were dropped."""

@@ -79,8 +79,12 @@ class Preprocessor:
 
     async def features(self, version: str, city: str, start: str, horizon: int,
                        weather: list[dict[str, Any]] | None) -> FeaturePacket:
+        stamp = pd.Timestamp(start)
+        hit = self._features.cached(version, city, stamp, horizon, weather)
+        if hit is not None:
+            return hit
         bundle = await self.bundle(version)
-        return await asyncio.to_thread(self._features.build, bundle, version, city, pd.Timestamp(start), horizon, weather)
+        return await asyncio.to_thread(self._features.build, bundle, version, city, stamp, horizon, weather)
 
     async def warm(self, version: str) -> bool:
         await self.bundle(version)

@@ -64,6 +64,11 @@ class FeatureBuilder:
 
         self._open_store()
 
+    def cached(self, version: str, city: str, start: pd.Timestamp, horizon: int,
+               weather: list[dict[str, Any]] | None) -> FeaturePacket | None:
+        """A feature set built before for this exact request (no thread hop needed)."""
+        return self._cache.get((version, city, start.isoformat(), horizon, weather_digest(weather)))
+
     def build(self, bundle: Any, version: str, city: str, start: pd.Timestamp, horizon: int,
               weather: list[dict[str, Any]] | None) -> FeaturePacket:
         key = (version, city, start.isoformat(), horizon, weather_digest(weather))

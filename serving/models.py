@@ -27,6 +27,10 @@ class ModelDirectory:
         self._lock = threading.Lock()
         self.token: str | None = None
 
+    def cached(self, city: str, version: str | None) -> Any:
+        """The resolution already made for this city and version since the last token change, else None."""
+        return self._resolved.get((city, version))
+
     def resolve(self, city: str, version: str | None) -> Any:
         """ModelVersion answering ``city`` (NotFoundError when none, or the version does not cover it)."""
         key = (city, version)

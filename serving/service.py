@@ -8,6 +8,7 @@ and nothing of Ray (the engine is either the Serve graph or the in-process ensem
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import datetime, timezone
 from typing import Any
@@ -23,6 +24,8 @@ from serving.models import ModelDirectory
 from serving.schemas import QUANTILE_FIELDS, ALLOWED_QUANTILES, FieldError, ForecastRequest, horizon_steps
 
 log = logging.getLogger("efp.serving")
+#: How the stored body says it was computed fresh; a hit flips it (the only top-level "cached" key).
+CACHED_FALSE, CACHED_TRUE = b'"cached": false', b'"cached": true'
 
 
 def default_start(city: City, now: datetime | None = None) -> pd.Timestamp:
@@ -53,8 +56,15 @@ class ForecastService:
 
     # -- forecasts ------------------------------------------------------------------------
     async def forecast(self, request: ForecastRequest, *, use_cache: bool = True) -> dict[str, Any]:
+        """The response body as a dict (the batch route)."""
+        raw = await self.forecast_json(request, use_cache=use_cache)
+        return json.loads(raw)
+
+    async def forecast_json(self, request: ForecastRequest, *, use_cache: bool = True) -> bytes:
+        """The response body as JSON bytes: a cache hit is returned as stored, never re-parsed."""
         city = self.catalogue.get(request.city)
-        version = await asyncio.to_thread(self.directory.resolve, city.code, request.model_version)
+        version = self.directory.cached(city.code, request.model_version) or await asyncio.to_thread(
+            self.directory.resolve, city.code, request.model_version)
         steps = horizon_steps(request.horizon, version.resolution_minutes)
         start = request_start(city, request.start, version.resolution_minutes)
         quantiles = request.quantiles or list(ALLOWED_QUANTILES)
@@ -63,19 +73,19 @@ class ForecastService:
         key = cache_key(self.cache.prefix, city=city.code, start=start.isoformat(), horizon=steps, quantiles=quantiles,
                         model_version=version.version, weather=weather)
         if use_cache:
-            hit = await self.cache.get(key)
+            hit = await self.cache.get_raw(key)
             if hit is not None:
-                return {**hit, "cached": True}
+                return hit.replace(CACHED_FALSE, CACHED_TRUE, 1)
         result = await self.engine.run(ForecastJob(version.version, city.code, start, steps, version.resolution_minutes, weather))
-        body = self._response(city, version, result, quantiles)
+        raw = json.dumps(self._response(city, version, result, quantiles)).encode()
         if result.degraded:
             self.metrics.degraded.inc()
             for member in result.members:
                 if not member.used:
                     self.metrics.member_failures.labels(member.name, "timeout" if member.reason == "timed out" else "error").inc()
         elif use_cache:
-            await self.cache.set(key, body)  # a degraded answer is never cached
-        return body
+            await self.cache.set_raw(key, raw)  # a degraded answer is never cached
+        return raw
 
     @staticmethod
     def _check_weather(weather: list[dict[str, Any]] | None, start: pd.Timestamp, steps: int, resolution: int) -> None:
