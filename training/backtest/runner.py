@@ -12,6 +12,7 @@ entrypoint) has started Ray; library code never starts it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -28,6 +29,12 @@ from training.metrics import evaluate, season_steps
 from training.registry import open_registry
 
 Forecasts = dict[str, np.ndarray]  # model name -> (horizon, 3)
+
+
+@dataclass(frozen=True)
+class DayForecast:
+    forecasts: Forecasts  # "ensemble" and each member that answered
+    weather_forecast: bool  # the horizon weather came from stored forecasts (else observed)
 DayCallback = Callable[[int, int], None]
 
 
@@ -51,18 +58,20 @@ def forecast_days(
     origins: list[pd.Timestamp],
     horizon: int,
     on_day: DayCallback | None = None,
-) -> list[Forecasts]:
+) -> list[DayForecast]:
     """Forecasts of the bundle for each origin; runs in process or as one Ray task per chunk."""
     from training.bundle import load_bundle
-    from training.inputs import build_forecast_input
+    from training.inputs import NOTE_FORECAST, build_forecast_input
 
     bundle = load_bundle(open_registry(settings).fetch(version))
     store = open_store(settings)
-    out: list[Forecasts] = []
+    out: list[DayForecast] = []
     for origin in origins:
         inp = build_forecast_input(settings, city, origin, horizon, bundle_or_preprocessor=bundle, store=store)
         result = bundle.forecast(inp)
-        out.append({"ensemble": np.asarray(result.quantiles), **{k: np.asarray(v) for k, v in result.member_forecasts.items()}})
+        members = {k: np.asarray(v) for k, v in result.member_forecasts.items()}
+        used_forecasts = NOTE_FORECAST in inp.weather.attrs.get("notes", [])
+        out.append(DayForecast({"ensemble": np.asarray(result.quantiles), **members}, used_forecasts))
         if on_day:
             on_day(len(out), len(origins))
     return out
@@ -76,7 +85,7 @@ def _forecast_all(
     horizon: int,
     config: BacktestConfig,
     on_day: DayCallback | None,
-) -> list[Forecasts]:
+) -> list[DayForecast]:
     import ray
 
     if len(origins) < config.ray_min_days or not ray.is_initialized():
@@ -85,7 +94,7 @@ def _forecast_all(
     parts = [list(part) for part in np.array_split(np.array(origins, dtype=object), chunks) if len(part)]
     task = ray.remote(num_cpus=config.ray_task_cpus)(forecast_days)
     refs = [task.remote(settings, city, version, part, horizon) for part in parts]
-    results_by_ref: dict[int, list[Forecasts]] = {}
+    results_by_ref: dict[int, list[DayForecast]] = {}
     pending, done_days = list(refs), 0
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
@@ -136,7 +145,7 @@ def run_backtest(
     forecasts = _forecast_all(settings, city, model.version, origins, horizon, config, on_day)
 
     actual_by_ts = _actuals(load, config)
-    names = list(forecasts[0])
+    names = list(forecasts[0].forecasts)
     collected: dict[str, list[np.ndarray]] = {name: [] for name in [*names, "seasonal_naive_day", "seasonal_naive_week"]}
     actual_parts, stamps = [], []
     for origin, day in zip(origins, forecasts):
@@ -145,7 +154,7 @@ def run_backtest(
         stamps.append(grid)
         history = load[load["ts"] < origin]
         for name in names:
-            collected[name].append(day.get(name, np.full((horizon, 3), np.nan)))
+            collected[name].append(day.forecasts.get(name, np.full((horizon, 3), np.nan)))
         for period in ("day", "week"):
             collected[f"seasonal_naive_{period}"].append(seasonal_naive(history, origin, horizon, resolution, period=period))
     actual = np.concatenate(actual_parts)
@@ -158,14 +167,13 @@ def run_backtest(
         )
         for name, parts in collected.items()
     }
-    observed_only = store.read_weather(city, first, last_end, kind="forecast").empty
     return BacktestReport(
         city=city,
         version=model.version,
         start=start,
         end=end,
         days=len(origins),
-        weather="observed" if observed_only else "forecast",
+        weather="forecast" if any(day.weather_forecast for day in forecasts) else "observed",
         resolution_minutes=resolution,
         metrics=metrics,
         series=BacktestSeries(

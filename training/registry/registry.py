@@ -197,7 +197,7 @@ class ModelRegistry:
         return covering[-1]
 
     def production_token(self) -> str:
-        """Changes on every promote and rollback; cheap enough to poll."""
+        """Changes on every promote and rollback (the file index also on register); cheap enough to poll."""
         return self.index.token()
 
 
