@@ -194,3 +194,23 @@ def test_a_trainer_may_choose_the_version_id(settings: PlatformSettings, tmp_pat
         registry.register(make_bundle(tmp_path / "b"), info(["DEL"]), version=chosen)
     with pytest.raises(ConflictError, match="not of the form"):
         registry.register(make_bundle(tmp_path / "c"), info(["DEL"]), version="../evil")
+
+
+@pytest.mark.parametrize("where", ["folder", "s3"])
+def test_concurrent_registrations_all_land_in_the_json_index(
+    settings: PlatformSettings, tmp_path: Path, where: str, request: pytest.FixtureRequest
+) -> None:
+    """Two processes' worth of writers on one index.json: none loses another's version."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if where == "s3":
+        endpoint = request.getfixturevalue("s3_endpoint")
+        settings = settings.model_copy(update={"registry_uri": "s3://concurrent-index/reg", "s3_endpoint_url": endpoint})
+    bundles = [make_bundle(tmp_path / f"b{i}", payload=bytes([i]) * 50) for i in range(6)]
+
+    def register(bundle: Path) -> str:
+        return open_registry(settings).register(bundle, info(["DEL"])).version  # one client per writer
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        registered = set(pool.map(register, bundles))
+    assert {v.version for v in open_registry(settings).list_versions()} == registered and len(registered) == 6
