@@ -13,6 +13,12 @@ import torch
 from torch import nn
 
 
+def _start_at_base(layer: nn.Linear) -> None:
+    """Zero the output layer: an untrained net forecasts exactly the base, and learns corrections."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+
+
 class LSTMNet(nn.Module):
     """Encoder LSTM over history; decoder LSTM over the horizon's covariates, started from the encoder state."""
 
@@ -23,6 +29,7 @@ class LSTMNet(nn.Module):
         self.encoder = nn.LSTM(n_hist + city_embedding, hidden, layers, batch_first=True, dropout=drop)
         self.decoder = nn.LSTM(n_future + city_embedding, hidden, layers, batch_first=True, dropout=drop)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden + n_future, hidden), nn.GELU(), nn.Linear(hidden, 3))
+        _start_at_base(self.head[-1])
 
     def forward(self, future: torch.Tensor, hist: torch.Tensor, city: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
         emb = self.city(city)
@@ -45,6 +52,7 @@ class TransformerNet(nn.Module):
         layer = nn.TransformerEncoderLayer(d_model, heads, ff, dropout, batch_first=True, norm_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model + n_future, 3)
+        _start_at_base(self.head)
         self.horizon = horizon
 
     def forward(self, future: torch.Tensor, hist: torch.Tensor, city: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
