@@ -72,3 +72,18 @@ def test_failed_member_is_left_out_renormalised_and_degraded(tiny_trained, tmp_p
 def test_a_folder_without_a_bundle_is_refused(tmp_path):
     with pytest.raises(BundleError, match="bundle.json missing"):
         load_bundle(tmp_path)
+
+
+def test_horizon_weather_from_the_override_else_climatology(tiny_trained):
+    bundle = load_bundle(tiny_trained.bundle_dir)
+    start = tiny_trained.data_end  # nothing observed after this: a real forecast
+    plain = build_forecast_input(tiny_trained.settings, "DEL", start, 96, bundle_or_preprocessor=bundle)
+    result = bundle.forecast(plain)
+    assert any("climatology" in note for note in result.notes)
+    horizon = pd.date_range(start, periods=96, freq="15min")
+    hot = pd.DataFrame({"city": "DEL", "ts": horizon, "temperature_c": 44.0, "relative_humidity_pct": 60.0, "kind": "forecast"})
+    override = build_forecast_input(tiny_trained.settings, "DEL", start, 96, bundle_or_preprocessor=bundle, weather_override=hot)
+    features = bundle.preprocessor.features(override)
+    assert "weather supplied with the request" in features.notes
+    temperature = features.samples.future[0, :, bundle.preprocessor.feature_names.index("temperature_c")]
+    np.testing.assert_allclose(temperature, 44.0)
