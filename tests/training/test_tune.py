@@ -16,7 +16,7 @@ SMALL_SPACE = {
     "model": "xgboost",
     "params": {
         "max_depth": {"type": "int", "low": 2, "high": 5},
-        "eta": {"type": "float", "low": 0.05, "high": 0.3, "log": True},
+        "eta": "declared",  # the range written beside XGBoostParams.eta
     },
     "fixed": {"num_boost_round": 30, "report_every": 10, "early_stopping_rounds": 10},
     "asha": {"grace_period": 1, "reduction_factor": 2},
@@ -62,9 +62,16 @@ def test_short_sweep_writes_a_best_config_that_training_accepts(
 
 
 def test_shipped_search_spaces_name_real_hyperparameters() -> None:
+    from training.config import PARAMS_MODELS, tune_ranges
+
     for model in ("xgboost", "lstm", "transformer"):
         space = load_space(model)
         assert space.param_space() and space.model == model
+    # "declared" reads the range off the params model instead of writing it twice.
+    eta, declared = load_space("xgboost").params["eta"], tune_ranges(PARAMS_MODELS["xgboost"])["eta"]
+    assert (eta.type, eta.low, eta.high, eta.log) == ("float", declared.low, declared.high, declared.log)
+    assert load_space("xgboost").params["max_depth"].type == "int"
+    assert load_space("lstm").params["hidden"].values == list(tune_ranges(PARAMS_MODELS["lstm"])["hidden"].choices)
 
 
 def test_a_misspelt_hyperparameter_is_refused(tmp_path: Path) -> None:
@@ -72,4 +79,7 @@ def test_a_misspelt_hyperparameter_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "xgboost.yaml"
     path.write_text(yaml.safe_dump(bad))
     with pytest.raises(TuneSpaceError, match="'max_dept' is not a xgboost hyperparameter"):
+        load_space("xgboost", path)
+    path.write_text(yaml.safe_dump({**SMALL_SPACE, "params": {"report_every": "declared"}}))
+    with pytest.raises(TuneSpaceError, match="'report_every' has no declared tuning range"):
         load_space("xgboost", path)

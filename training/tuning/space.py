@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from data.errors import PlatformError
 from data.settings import REPO_ROOT
-from training.config import PARAMS_MODELS
+from training.config import PARAMS_MODELS, tune_ranges
 
 TUNE_DIR = REPO_ROOT / "configs" / "tune"
 
@@ -64,7 +64,20 @@ class AshaSpec(BaseModel):
     reduction_factor: float = Field(3, gt=1, description="ASHA halving rate.")
 
 
+def declared_dimension(model: str, name: str) -> dict[str, Any]:
+    """The range declared beside the hyperparameter in ``training.config`` (``TuneRange``)."""
+    declared = tune_ranges(PARAMS_MODELS[model]).get(name)
+    if declared is None:
+        raise ValueError(f"'{name}' has no declared tuning range on {model}; give type/low/high")
+    if declared.choices is not None:
+        return {"type": "choice", "values": list(declared.choices)}
+    kind = "int" if PARAMS_MODELS[model].model_fields[name].annotation is int else "float"
+    return {"type": kind, "low": declared.low, "high": declared.high, "log": declared.log}
+
+
 class TuneSpace(BaseModel):
+    """``params`` entries are explicit ranges, or ``declared`` to use the range written beside the field."""
+
     model_config = ConfigDict(extra="forbid")
 
     model: Literal["xgboost", "lstm", "transformer"]
@@ -72,6 +85,19 @@ class TuneSpace(BaseModel):
     fixed: dict[str, Any] = Field(default_factory=dict)
     asha: AshaSpec = Field(default_factory=AshaSpec)
     cpus_per_trial: float = Field(1.5, gt=0, description="CPUs one trial reserves.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_declared(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and raw.get("model") in PARAMS_MODELS and isinstance(raw.get("params"), dict):
+            params = {}
+            for name, spec in raw["params"].items():
+                if spec == "declared" and name not in PARAMS_MODELS[raw["model"]].model_fields:
+                    params[name] = spec  # reported as unknown below
+                else:
+                    params[name] = declared_dimension(raw["model"], name) if spec == "declared" else spec
+            raw = {**raw, "params": params}
+        return raw
 
     @model_validator(mode="after")
     def _known_fields(self) -> "TuneSpace":
