@@ -40,6 +40,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.source != "synthetic" and not args.path:
         parser.error(f"{args.source} needs a PATH")
+    if args.source == "open-meteo" and not args.city:
+        parser.error("open-meteo needs --city")
     return args
 
 
@@ -62,8 +64,9 @@ def run(argv: list[str] | None = None) -> list[dict]:
     from data.pipeline import ingest
 
     catalogue = load_catalogue(settings)
-    options = {"city": catalogue.get(args.city).code if args.city else None, "catalogue": catalogue,
-               "default_timezone": args.timezone}
+    options: dict = {"catalogue": catalogue, "default_timezone": args.timezone}
+    if args.city:  # else each reader keeps its own default (SLDC: Delhi)
+        options["city"] = catalogue.get(args.city).code
     if args.date:
         options["date"] = args.date
     batch = CONNECTORS[args.source](args.path, **options)

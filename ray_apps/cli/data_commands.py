@@ -156,12 +156,13 @@ def ingest(
     settings = get_settings()
     catalogue = load_catalogue(settings)
     code = catalogue.get(city).code if city else None
-    options = {
-        "city": code,
+    options: dict = {
         "column_map": _column_map(mapping, timestamp_column, load_column, city_column) or None,
         "default_timezone": timezone,
         "catalogue": catalogue,
     }
+    if code is not None:  # else each reader keeps its own default (SLDC: Delhi)
+        options["city"] = code
     if date is not None:
         options["date"] = date.date()
     if source is Source.open_meteo:
@@ -186,12 +187,25 @@ def data_stats(
     json: bool = JsonOption,
 ) -> None:
     """Per-city data quality: rows, span, resolution, share flagged, gaps, quarantined rows."""
-    from data.stats import COLUMNS, quality_table
+    from data.stats import quality_table
 
     settings = get_settings()
     code = load_catalogue(settings).get(city).code if city else None
     rows = quality_table(settings, code)
-    print_json(rows) if json else print_table("Data quality", rows, COLUMNS)
+    if json:
+        print_json(rows)
+        return
+    print_table("Data quality", [_compact(row) for row in rows])
+
+
+def _compact(row: dict) -> dict:
+    """A quality row narrow enough for a terminal: the span as UTC dates, short headings."""
+    span = f"{row['first'][:10]}..{row['last'][:10]}" if row["first"] else "-"
+    return {
+        "city": row["city"], "rows": row["rows"], "span (UTC)": span, "min": row["resolution_min"],
+        "imputed%": row["imputed_pct"], "shed%": row["shedding_pct"], "outlier%": row["outlier_pct"],
+        "gaps": row["gaps"], "missing": row["missing_blocks"], "quarantined": row["quarantined"],
+    }
 
 
 @data_app.command("plot")

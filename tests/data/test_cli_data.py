@@ -103,3 +103,21 @@ def test_ray_apps_ingest_module_takes_files_and_reports_bad_ones(efp, tmp_path, 
     bad.write_text("timestamp\n2024-03-01T00:00:00+05:30\n", encoding="utf-8")
     assert main(["csv", str(bad), "--city", "DEL"]) == 2
     assert "load_mw" in capsys.readouterr().err
+
+
+FIXTURES = __import__("pathlib").Path(__file__).resolve().parent.parent / "fixtures" / "sources"
+
+
+def test_ingest_each_documented_source_kind(efp, settings):
+    sldc = json.loads(efp("ingest", "sldc", str(FIXTURES / "sldc_delhi_2024-05-01.csv"), "--json").stdout)
+    assert sldc["cities"] == ["DEL"] and sldc["inserted"] > 0 and sldc["input_rows"] == sldc["accepted"] + sldc[
+        "repaired"] + sldc["rejected"]
+    weather = json.loads(efp("ingest", "open-meteo", str(FIXTURES / "open_meteo_delhi.json"), "--city", "DEL",
+                             "--json").stdout)
+    assert weather["inserted"] == weather["weather_rows"] > 0
+    psp_args = ("ingest", "psp", str(FIXTURES / "psp_2024-05-01.csv"), "--json")
+    first, second = json.loads(efp(*psp_args).stdout), json.loads(efp(*psp_args).stdout)
+    assert first["inserted"] > 0 and (second["inserted"], second["unchanged"]) == (0, first["inserted"])
+    assert (settings.lake_dir / "supply" / "region=DL" / "data.parquet").exists()
+    no_city = efp("ingest", "open-meteo", str(FIXTURES / "open_meteo_delhi.json"))
+    assert no_city.exit_code != 0 and "--city" in no_city.stderr
