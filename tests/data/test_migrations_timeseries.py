@@ -35,6 +35,7 @@ def test_without_timescaledb_the_series_are_range_partitioned(pg_clean_url):
 def test_hypertable_branch_is_chosen_by_the_extension_check():
     sql = (MIGRATIONS_DIR / "0001_timeseries.sql").read_text()
     assert "hypertables boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')" in sql
+    assert "current_setting('shared_preload_libraries', true), '') LIKE '%timescaledb%'" in sql
     first_if = sql.index("IF hypertables THEN")
     otherwise = sql.index("ELSE", first_if)
     with_extension, without = sql[first_if:otherwise], sql[otherwise:sql.index("END IF", otherwise)]

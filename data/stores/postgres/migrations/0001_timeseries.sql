@@ -1,14 +1,18 @@
 -- Load and weather time series.
--- Where the server offers TimescaleDB they become hypertables (monthly chunks); where it
--- does not they are native range-partitioned tables by ts, and the loader creates the
--- monthly partitions it needs through efp_ensure_month_partitions() before each COPY.
--- Both branches give the same columns and keys, so nothing above the store knows which.
+-- Where the server offers TimescaleDB (installed and preloaded) they become hypertables
+-- with monthly chunks; where it does not they are native range-partitioned tables by ts
+-- with one partition per UTC month, which the loader creates on demand (it builds a new
+-- month as a table and attaches it, see data/stores/postgres/partitions.py, or calls
+-- efp_ensure_month_partitions() below). Both branches give the same columns and keys, so
+-- nothing above the store knows which was taken.
 -- Weather keys must be NOT NULL: an observed reading has issued_at = '-infinity'
 -- (the store maps it back to NULL).
 
 DO $$
 DECLARE
-    hypertables boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb');
+    -- Installed is not enough: the library must also be preloaded, or CREATE EXTENSION fails.
+    hypertables boolean := EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
+        AND coalesce(current_setting('shared_preload_libraries', true), '') LIKE '%timescaledb%';
     layout text;
 BEGIN
     IF hypertables THEN
