@@ -155,15 +155,14 @@ def create_api(state: ServiceState) -> FastAPI:
         """Many forecasts at once; each item reports its own status, so one bad city fails only itself."""
         use_cache = "no-cache" not in (cache_control or "").lower()
 
-        async def one(index: int, item: ForecastRequest) -> dict[str, Any]:
-            try:
-                forecast = await state.service.forecast(item, use_cache=use_cache)
-                return {"index": index, "city": item.city, "status": 200, "forecast": forecast, "error": None}
-            except PlatformError as error:
-                status, detail = error_status(error)
-                return {"index": index, "city": item.city, "status": status, "forecast": None, "error": str(detail)}
-
-        results = await asyncio.gather(*(one(i, item) for i, item in enumerate(body.requests)))
+        outcomes = await state.service.forecast_many(body.requests, use_cache=use_cache)
+        results = []
+        for index, (item, outcome) in enumerate(zip(body.requests, outcomes)):
+            if isinstance(outcome, PlatformError):
+                status, detail = error_status(outcome)
+                results.append({"index": index, "city": item.city, "status": status, "forecast": None, "error": str(detail)})
+            else:
+                results.append({"index": index, "city": item.city, "status": 200, "forecast": outcome, "error": None})
         return JSONResponse({"results": results})
 
     @app.get("/v1/cities", response_model=list[CityOut], responses=ERROR_RESPONSES, tags=["catalogue"])

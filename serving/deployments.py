@@ -18,7 +18,8 @@ from ray import serve
 import logging
 
 from data.settings import PlatformSettings, get_settings, load_settings
-from serving.features import FeatureBuilder, FeaturePacket
+from data.errors import NotFoundError, PlatformError
+from serving.features import FeatureBuilder, FeaturePacket, ItemError
 
 #: Versions kept loaded per replica; older ones are evicted (LRU) by Serve's multiplexer.
 MODELS_PER_REPLICA = 3
@@ -86,6 +87,22 @@ class Preprocessor:
         bundle = await self.bundle(version)
         return await asyncio.to_thread(self._features.build, bundle, version, city, stamp, horizon, weather)
 
+    async def features_many(self, version: str, items: list[tuple[str, str, int, list[dict[str, Any]] | None]]
+                            ) -> list[FeaturePacket | ItemError]:
+        """Features of a whole batch request in one call; an item the caller got wrong becomes an ItemError."""
+        bundle = await self.bundle(version)
+
+        def build_all() -> list[FeaturePacket | ItemError]:
+            out: list[FeaturePacket | ItemError] = []
+            for city, start, horizon, weather in items:
+                try:
+                    out.append(self._features.build(bundle, version, city, pd.Timestamp(start), horizon, weather))
+                except PlatformError as error:
+                    out.append(ItemError(str(error), isinstance(error, NotFoundError)))
+            return out
+
+        return await asyncio.to_thread(build_all)
+
     async def warm(self, version: str) -> bool:
         await self.bundle(version)
         return True
@@ -126,6 +143,21 @@ class Member:
                 results[i] = prediction
         return results
 
+    async def predict_many(self, packets: list[FeaturePacket | ItemError]) -> list[np.ndarray | None]:
+        """A batch request's items in one predict call (refused items stay None)."""
+        valid = [i for i, p in enumerate(packets) if isinstance(p, FeaturePacket)]
+        results: list[np.ndarray | None] = [None] * len(packets)
+        if not valid:
+            return results
+        bundle = await self.bundle(packets[valid[0]].version)  # type: ignore[union-attr]
+        model = bundle.members.get(self.member)
+        if model is None:
+            return results
+        predictions = await asyncio.to_thread(model.predict, [packets[i].features for i in valid])  # type: ignore[union-attr]
+        for i, prediction in zip(valid, predictions):
+            results[i] = prediction
+        return results
+
     async def warm(self, version: str) -> bool:
         await self.bundle(version)
         return True
@@ -145,6 +177,11 @@ class Ensemble:
         """Weighted quantiles over the members present (weights renormalised by the bundle's ensemble)."""
         bundle = await self.bundle(version)
         return bundle.ensemble.combine(city, predictions)
+
+    async def combine_many(self, version: str, items: list[tuple[str, dict[str, np.ndarray]]]
+                           ) -> list[tuple[np.ndarray, dict[str, float]]]:
+        bundle = await self.bundle(version)
+        return [bundle.ensemble.combine(city, predictions) for city, predictions in items]
 
     async def warm(self, version: str) -> bool:
         await self.bundle(version)

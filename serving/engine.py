@@ -51,6 +51,10 @@ class EngineResult:
 class ForecastEngine(Protocol):
     async def run(self, job: ForecastJob) -> EngineResult: ...
 
+    async def run_many(self, jobs: list[ForecastJob]) -> list[EngineResult | PlatformError]:
+        """Many jobs in one pass; a job the caller got wrong yields its error, the others still answer."""
+        ...
+
     async def warm(self, version: str) -> None:
         """Load ``version`` before requests switch to it (hot reload)."""
         ...
@@ -104,6 +108,18 @@ class LocalEngine:
 
     async def run(self, job: ForecastJob) -> EngineResult:
         return await asyncio.to_thread(self.run_sync, job)
+
+    async def run_many(self, jobs: list[ForecastJob]) -> list[EngineResult | PlatformError]:
+        def all_jobs() -> list[EngineResult | PlatformError]:
+            out: list[EngineResult | PlatformError] = []
+            for job in jobs:
+                try:
+                    out.append(self.run_sync(job))
+                except PlatformError as error:
+                    out.append(error)
+            return out
+
+        return await asyncio.to_thread(all_jobs)
 
     async def warm(self, version: str) -> None:
         await self._bundles.aget(version)

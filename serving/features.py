@@ -28,6 +28,14 @@ class FeaturePacket:
     features: Any  # training FeatureSet (picklable, numpy only)
 
 
+@dataclass
+class ItemError:
+    """A batch item the Preprocessor refused (picklable stand-in for the PlatformError)."""
+
+    message: str
+    not_found: bool = False
+
+
 def weather_frame(city: str, weather: list[dict[str, Any]] | None) -> pd.DataFrame | None:
     """User weather points as weather rows (DESIGN.md weather record, kind 'forecast')."""
     if not weather:

@@ -14,8 +14,9 @@ import numpy as np
 from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
-from data.errors import PlatformError
+from data.errors import NotFoundError, PlatformError
 from serving.engine import EngineResult, ForecastJob, NoMemberError, describe_failure, member_reports, monotone
+from serving.features import ItemError
 
 
 async def _resolve(response: DeploymentResponse) -> Any:
@@ -90,6 +91,49 @@ class ServeEngine:
             if cause is not None:
                 raise cause from None
             raise NoMemberError(f"the preprocessor could not build features: {describe_failure(error)}") from None
+
+    async def run_many(self, jobs: list[ForecastJob]) -> list[EngineResult | PlatformError]:
+        """One call per deployment for each model version in the batch, instead of one per item."""
+        out: list[EngineResult | PlatformError | None] = [None] * len(jobs)
+        by_version: dict[str, list[int]] = {}
+        for index, job in enumerate(jobs):
+            by_version.setdefault(job.version, []).append(index)
+        await asyncio.gather(*(self._run_group(version, [jobs[i] for i in indices], indices, out)
+                               for version, indices in by_version.items()))
+        return [r if r is not None else NoMemberError("not computed") for r in out]
+
+    async def _run_group(self, version: str, jobs: list[ForecastJob], indices: list[int],
+                         out: list[EngineResult | PlatformError | None]) -> None:
+        specs = [(j.city, j.start.isoformat(), j.horizon, j.weather) for j in jobs]
+        packets_response = self._pre.features_many.remote(version, specs)
+        calls = {name: handle.predict_many.remote(packets_response) for name, handle in self._members.items()}
+        try:
+            packets = await packets_response
+        except Exception as error:
+            for i in indices:
+                out[i] = NoMemberError(f"the preprocessor could not build features: {describe_failure(error)}")
+            return
+        timeout = self._timeout * max(1.0, len(jobs) / 16)  # a batch is many requests' work
+        outcomes = await asyncio.gather(*(asyncio.wait_for(_resolve(c), timeout) for c in calls.values()), return_exceptions=True)
+        failures = {name: describe_failure(o) for name, o in zip(calls, outcomes) if isinstance(o, BaseException)}
+        answered = {name: o for name, o in zip(calls, outcomes) if not isinstance(o, BaseException)}
+        combine_items, positions = [], []
+        for k, (job, packet) in enumerate(zip(jobs, packets)):
+            if isinstance(packet, ItemError):
+                out[indices[k]] = NotFoundError(packet.message) if packet.not_found else PlatformError(packet.message)
+                continue
+            predictions = {name: preds[k] for name, preds in answered.items() if preds[k] is not None}
+            if not predictions:
+                out[indices[k]] = NoMemberError("no ensemble member could answer: " + "; ".join(f"{n}: {r}" for n, r in failures.items()))
+                continue
+            combine_items.append((job.city, predictions))
+            positions.append(k)
+        if not combine_items:
+            return
+        combined = await self._ensemble.combine_many.remote(version, combine_items)
+        present = [name for name in self._members if name in failures or any(p is not None for p in answered.get(name, []))]
+        for k, (quantiles, weights) in zip(positions, combined):
+            out[indices[k]] = EngineResult(jobs[k].timestamps(), monotone(quantiles), member_reports(present, failures, weights), bool(failures))
 
     async def warm(self, version: str) -> None:
         calls = [self._pre.warm.remote(version), self._ensemble.warm.remote(version)]

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
 
 from data.catalogue import Catalogue, City
+from data.errors import PlatformError
 from data.settings import PlatformSettings
 from serving.cache import ResponseCache, cache_key
 from serving.engine import EngineResult, ForecastEngine, ForecastJob
@@ -46,6 +48,17 @@ def request_start(city: City, start: datetime | None, resolution_minutes: int) -
     return stamp
 
 
+@dataclass
+class _Planned:
+    """A validated request: what to compute, and under which cache key."""
+
+    city: City
+    version: Any
+    quantiles: list[float]
+    key: str
+    job: ForecastJob
+
+
 class ForecastService:
     def __init__(self, settings: PlatformSettings, engine: ForecastEngine, directory: ModelDirectory,
                  catalogue: Catalogue, cache: ResponseCache, metrics: ServiceMetrics, *, reload_poll_s: float = 0.5) -> None:
@@ -56,12 +69,42 @@ class ForecastService:
 
     # -- forecasts ------------------------------------------------------------------------
     async def forecast(self, request: ForecastRequest, *, use_cache: bool = True) -> dict[str, Any]:
-        """The response body as a dict (the batch route)."""
-        raw = await self.forecast_json(request, use_cache=use_cache)
-        return json.loads(raw)
+        """The response body as a dict."""
+        return json.loads(await self.forecast_json(request, use_cache=use_cache))
 
     async def forecast_json(self, request: ForecastRequest, *, use_cache: bool = True) -> bytes:
         """The response body as JSON bytes: a cache hit is returned as stored, never re-parsed."""
+        planned = await self._plan(request)
+        if use_cache:
+            hit = await self.cache.get_raw(planned.key)
+            if hit is not None:
+                return hit.replace(CACHED_FALSE, CACHED_TRUE, 1)
+        return await self._finish(planned, await self.engine.run(planned.job), use_cache)
+
+    async def forecast_many(self, requests: list[ForecastRequest], *, use_cache: bool = True) -> list[dict[str, Any] | PlatformError]:
+        """Many forecasts: each item validated and cache-checked alone, the misses computed in one
+        batched pass through the engine (one call per deployment, not one per item)."""
+        results: list[dict[str, Any] | PlatformError | None] = [None] * len(requests)
+        pending: list[tuple[int, _Planned]] = []
+        for index, request in enumerate(requests):
+            try:
+                planned = await self._plan(request)
+            except PlatformError as error:
+                results[index] = error
+                continue
+            hit = await self.cache.get_raw(planned.key) if use_cache else None
+            if hit is not None:
+                results[index] = json.loads(hit.replace(CACHED_FALSE, CACHED_TRUE, 1))
+            else:
+                pending.append((index, planned))
+        if pending:
+            computed = await self.engine.run_many([planned.job for _, planned in pending])
+            for (index, planned), outcome in zip(pending, computed):
+                results[index] = outcome if isinstance(outcome, PlatformError) else \
+                    json.loads(await self._finish(planned, outcome, use_cache))
+        return [r for r in results if r is not None]
+
+    async def _plan(self, request: ForecastRequest) -> "_Planned":
         city = self.catalogue.get(request.city)
         version = self.directory.cached(city.code, request.model_version) or await asyncio.to_thread(
             self.directory.resolve, city.code, request.model_version)
@@ -72,19 +115,18 @@ class ForecastService:
         self._check_weather(weather, start, steps, version.resolution_minutes)
         key = cache_key(self.cache.prefix, city=city.code, start=start.isoformat(), horizon=steps, quantiles=quantiles,
                         model_version=version.version, weather=weather)
-        if use_cache:
-            hit = await self.cache.get_raw(key)
-            if hit is not None:
-                return hit.replace(CACHED_FALSE, CACHED_TRUE, 1)
-        result = await self.engine.run(ForecastJob(version.version, city.code, start, steps, version.resolution_minutes, weather))
-        raw = json.dumps(self._response(city, version, result, quantiles)).encode()
+        job = ForecastJob(version.version, city.code, start, steps, version.resolution_minutes, weather)
+        return _Planned(city, version, quantiles, key, job)
+
+    async def _finish(self, planned: "_Planned", result: EngineResult, use_cache: bool) -> bytes:
+        raw = json.dumps(self._response(planned.city, planned.version, result, planned.quantiles)).encode()
         if result.degraded:
             self.metrics.degraded.inc()
             for member in result.members:
                 if not member.used:
                     self.metrics.member_failures.labels(member.name, "timeout" if member.reason == "timed out" else "error").inc()
         elif use_cache:
-            await self.cache.set_raw(key, raw)  # a degraded answer is never cached
+            await self.cache.set_raw(planned.key, raw)  # a degraded answer is never cached
         return raw
 
     @staticmethod

@@ -68,9 +68,14 @@ def test_rate_limit_answers_429_with_retry_after(served: World) -> None:
 
 
 def test_batch_of_cities(served: World) -> None:
-    response = httpx.post(f"{served.url}/v1/forecast/batch", headers=served.headers("forecaster"), timeout=60, json={
-        "requests": [{"city": c, "start": "2024-04-09T00:00:00"} for c in ("DEL", "MUM", "ZZZ")]})
-    assert [r["status"] for r in response.json()["results"]] == [200, 200, 404]
+    items = [{"city": c, "start": "2024-04-09T00:00:00"} for c in ("DEL", "MUM", "ZZZ")]
+    items.append({"city": "DEL", "start": "2024-04-09T00:00:00", "horizon": 500})  # beyond the model's 96 steps
+    response = httpx.post(f"{served.url}/v1/forecast/batch", headers={**served.headers("forecaster"), "Cache-Control": "no-cache"},
+                          timeout=60, json={"requests": items})
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [200, 200, 404, 422] and "horizon" in results[3]["error"]
+    single = _post(served, "forecaster", items[1], **{"Cache-Control": "no-cache"}).json()
+    assert [p["p50"] for p in results[1]["forecast"]["points"]] == pytest.approx([p["p50"] for p in single["points"]])
 
 
 class _Loop(threading.Thread):
