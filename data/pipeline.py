@@ -16,8 +16,10 @@ import uuid
 from contextlib import nullcontext
 from datetime import datetime, timezone
 
+import pandas as pd
+
 from data.catalogue import Catalogue, load_catalogue
-from data.records import IngestSummary, SourceBatch, ValidationOutcome
+from data.records import QUARANTINE_SAMPLE, IngestSummary, QuarantinedRow, SourceBatch, ValidationOutcome
 from data.settings import PlatformSettings
 from data.stores import MetadataStore, TimeSeriesStore, WriteCounts, open_metadata, open_store
 from data.validation import validate
@@ -61,6 +63,18 @@ def _cities(outcome: ValidationOutcome, batch: SourceBatch) -> list[str]:
     return sorted(found)
 
 
+def _quarantine_sample(quarantine: pd.DataFrame) -> list[QuarantinedRow]:
+    rows = quarantine.head(QUARANTINE_SAMPLE)
+    return [
+        QuarantinedRow(
+            line=None if pd.isna(row.line) else int(row.line),
+            field=None if pd.isna(row.field) else str(row.field),
+            reason=str(row.reason),
+        )
+        for row in rows.itertuples(index=False)
+    ]
+
+
 def ingest(
     batch: SourceBatch,
     settings: PlatformSettings,
@@ -95,6 +109,7 @@ def ingest(
         weather_rows=len(outcome.weather),
         repairs=dict(outcome.repairs),
         rejections=dict(outcome.rejections),
+        quarantined=_quarantine_sample(outcome.quarantine),
     )
     metadata.record_run(summary, started, datetime.now(timezone.utc))
     metadata.add_quarantine(summary.run_id, outcome.quarantine)

@@ -37,6 +37,18 @@ class SourceBatch:
     supply: pd.DataFrame | None = None
 
 
+#: Rejected rows echoed in a summary; the metadata store keeps every one of them.
+QUARANTINE_SAMPLE = 20
+
+
+class QuarantinedRow(BaseModel):
+    """One rejected input row as a person needs it to fix the file."""
+
+    line: int | None = Field(None, description="1-based line in the source file (header = 1).")
+    field: str | None = Field(None, description="Column at fault.")
+    reason: str
+
+
 class IngestSummary(BaseModel):
     """The run summary of the CLI contract; ``input_rows = accepted + repaired + rejected``."""
 
@@ -54,6 +66,10 @@ class IngestSummary(BaseModel):
     weather_rows: int = 0
     repairs: dict[str, int] = Field(default_factory=dict, description="Repair name -> rows repaired that way.")
     rejections: dict[str, int] = Field(default_factory=dict, description="Reason -> rows rejected for it.")
+    quarantined: list[QuarantinedRow] = Field(
+        default_factory=list,
+        description=f"The first {QUARANTINE_SAMPLE} rejected rows with line, field and reason (all are in the metadata).",
+    )
 
     def reconciles(self) -> bool:
         return self.input_rows == self.accepted + self.repaired + self.rejected

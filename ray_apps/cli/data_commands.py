@@ -177,6 +177,9 @@ def ingest(
     print_table(f"Ingested {path.name} (run {summary.run_id})", [{k: getattr(summary, k) for k in SUMMARY_FIELDS}])
     if summary.rejections:
         print_table("Rejected rows by reason", [{"reason": r, "rows": n} for r, n in summary.rejections.items()])
+        shown = summary.quarantined
+        title = f"Quarantined rows (first {len(shown)} of {summary.rejected})" if summary.rejected > len(shown) else "Quarantined rows"
+        print_table(title, [row.model_dump() for row in shown], ["line", "field", "reason"])
 
 
 # ------------------------------------------------------------------------ data

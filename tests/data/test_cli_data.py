@@ -47,6 +47,25 @@ def test_ingest_csv_twice_second_time_inserts_nothing(efp, tmp_path):
     assert table.exit_code == 0 and "unchanged" in table.stdout
 
 
+def test_bad_row_is_reported_with_line_and_column_and_quarantined(efp, tmp_path, settings):
+    lines = CSV.splitlines()
+    lines[5] = "2024-03-01T01:00:00,abc,20.1"  # file line 6
+    path = tmp_path / "one-bad-row.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = efp("ingest", "csv", str(path), "--city", "DEL", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["rejected"] == 1
+    assert summary["input_rows"] == summary["accepted"] + summary["repaired"] + summary["rejected"] == 24
+    assert summary["quarantined"] == [
+        {"line": 6, "field": "load_mw", "reason": "line 6, column 'load_mw': unparseable number 'abc'"}
+    ]
+    table = efp("ingest", "csv", str(path), "--city", "DEL")
+    assert "line 6, column 'load_mw'" in table.stdout
+    stats = json.loads(efp("data", "stats", "--city", "DEL", "--json").stdout)
+    assert stats[0]["quarantined"] == 2  # both runs' rejected row is kept in quarantine
+
+
 def test_missing_column_is_one_line_error_and_nonzero_exit(efp, tmp_path, settings):
     path = tmp_path / "bad.csv"
     path.write_text("timestamp,demand\n2024-03-01T00:00:00+05:30,4100\n", encoding="utf-8")
