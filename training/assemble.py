@@ -47,7 +47,7 @@ def fit_ensemble(members: dict, validation: Samples, bands: int) -> WeightedEnse
 
 
 #: Relative MAE gain on validation a blend needs over the best member to be kept.
-BLEND_MARGIN = 0.03
+BLEND_MARGIN = 0.05
 
 
 def _mae(p50: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:

@@ -45,7 +45,7 @@ class _Strict(BaseModel):
 class FeatureConfig(_Strict):
     history_days: int = Field(2, ge=1, le=14, description="Days of load history the sequence members read before the issue time.")
     lag_days: list[int] = Field([1, 2, 7], description="Same-block load lags in days; lags shorter than the horizon are dropped (no leakage).")
-    origins_per_day: int = Field(4, ge=1, le=96, description="Training issue times per local day (00:00 plus evenly spaced), so intraday forecasts are learnt too.")
+    origins_per_day: int = Field(4, ge=1, le=96, description="Training issue times per local day: 00:00 and every (steps per day // N) steps after, so intraday forecasts are learnt too.")
     festival_keywords: list[str] = Field(
         ["diwali", "deepavali", "holi", "dussehra", "vijaya", "pongal", "onam", "eid", "id-ul", "christmas", "ganesh", "durga", "navratri", "new year"],
         description="Holiday names (lower-case substrings) whose surroundings count as a festival window.",

@@ -54,11 +54,11 @@ class TrainingData:
 
 def _origins(grid_ts: pd.DatetimeIndex, tz, per_day: int, lo: pd.Timestamp, hi: pd.Timestamp, horizon: int,
              resolution_minutes: int, min_index: int) -> np.ndarray:
-    """Grid indices of issue times in [lo, hi) whose local time is one of ``per_day`` evenly spaced times."""
+    """Grid indices of issue times in [lo, hi): local midnight and every ``steps_per_day // per_day`` steps after."""
     local = grid_ts.tz_convert(tz)
-    minutes = local.hour * 60 + local.minute
-    every = 1440 // per_day
-    ok = (minutes % every == 0) & (grid_ts >= lo) & (grid_ts + pd.Timedelta(minutes=resolution_minutes * horizon) <= hi)
+    step_of_day = (local.hour * 60 + local.minute) // resolution_minutes
+    every = max(1, steps_per_day(resolution_minutes) // per_day)
+    ok = (step_of_day % every == 0) & (grid_ts >= lo) & (grid_ts + pd.Timedelta(minutes=resolution_minutes * horizon) <= hi)
     index = np.flatnonzero(ok)
     return index[index >= min_index]
 
