@@ -19,7 +19,7 @@ APP_NAME = "efp"
 def build_app(args: ServeArgs) -> Application:
     config = load_deployments_config(args.deployments_file)
     preprocessor = Preprocessor.options(name="Preprocessor", **config.spec("Preprocessor").serve_options()).bind(
-        args.settings, config.feature_cache_size
+        args.settings, config.feature_cache_size, config.history_cache_s
     )
     members = {}
     for deployment, member in MEMBER_DEPLOYMENTS.items():

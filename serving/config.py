@@ -86,6 +86,7 @@ class DeploymentSpec(_Strict):
 class DeploymentsConfig(_Strict):
     reload_poll_s: float = Field(0.5, gt=0, description="Registry production-token poll period.")
     feature_cache_size: int = Field(512, ge=0, description="Feature sets kept per Preprocessor replica.")
+    history_cache_s: float = Field(300.0, ge=0, description="How long a Preprocessor keeps a city's history in memory.")
     deployments: dict[str, DeploymentSpec]
 
     @model_validator(mode="after")

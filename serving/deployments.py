@@ -67,10 +67,10 @@ def _one_thread_per_replica() -> None:
 
 @serve.deployment
 class Preprocessor:
-    async def __init__(self, settings: dict[str, Any], feature_cache_size: int = 512) -> None:
+    async def __init__(self, settings: dict[str, Any], feature_cache_size: int = 512, history_cache_s: float = 300.0) -> None:
         self._settings = replica_settings(settings)
         self._models = _VersionedModels(self._settings)
-        self._features = FeatureBuilder(self._settings, feature_cache_size)
+        self._features = FeatureBuilder(self._settings, feature_cache_size, history_cache_s)
         await asyncio.to_thread(self._features.prepare)
         await self._models.preload(self.bundle)
 

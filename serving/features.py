@@ -52,8 +52,9 @@ def weather_digest(weather: list[dict[str, Any]] | None) -> str:
 
 
 class FeatureBuilder:
-    def __init__(self, settings: PlatformSettings, cache_size: int = 512) -> None:
+    def __init__(self, settings: PlatformSettings, cache_size: int = 512, history_ttl_s: float = 300.0) -> None:
         self._settings = settings
+        self._history_ttl = history_ttl_s
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._size = cache_size
         self._lock = threading.Lock()
@@ -62,8 +63,9 @@ class FeatureBuilder:
     def _open_store(self) -> Any:
         if self._store is None:
             from data.stores import open_store
+            from serving.history import InMemoryHistory
 
-            self._store = open_store(self._settings)
+            self._store = InMemoryHistory(open_store(self._settings), self._history_ttl)
         return self._store
 
     def prepare(self) -> None:

@@ -140,3 +140,21 @@ def test_rs256_bearer_tokens_verify_with_the_public_key_only() -> None:
         asyncio.run(auth.authenticate(f"Bearer {hs256}", None))
     with pytest.raises(AuthError, match="credentials required"):
         asyncio.run(auth.authenticate(None, None))
+
+
+def test_in_memory_history_slices_like_the_store(tiny_trained) -> None:
+    import pandas as pd
+
+    from data.stores import open_store
+    from serving.history import InMemoryHistory
+
+    store = open_store(tiny_trained.settings)
+    cached = InMemoryHistory(store, ttl_s=60)
+    start, end = tiny_trained.data_start + pd.Timedelta(days=3, minutes=15), tiny_trained.data_start + pd.Timedelta(days=5)
+    for read in ("read_load", "read_weather"):
+        expected = getattr(store, read)("DEL", start, end).sort_values("ts").reset_index(drop=True)
+        got = getattr(cached, read)("DEL", start, end)
+        assert len(got) == len(expected) > 0
+        pd.testing.assert_series_equal(pd.to_datetime(got["ts"], utc=True), pd.to_datetime(expected["ts"], utc=True))
+    assert len(cached.read_load("DEL", None, start)) == len(store.read_load("DEL", None, start))
+    assert cached.resolution_minutes("DEL") == store.resolution_minutes("DEL") == 15
