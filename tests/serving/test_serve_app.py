@@ -15,6 +15,7 @@ import ray
 import redis
 
 from serving.keys import open_key_store
+from training.registry import open_registry
 
 from serving_world import World
 
@@ -44,7 +45,7 @@ def test_credentials_and_roles(served: World) -> None:
     token = lambda role, key=secret: jwt.encode({"sub": "ops", "role": role, "exp": int(time.time()) + 600}, key, algorithm="HS256")  # noqa: E731
     assert httpx.get(f"{url}/v1/cities").status_code == 401
     assert httpx.get(f"{url}/v1/cities", headers={"X-API-Key": "efp_0000_bad"}).status_code == 401
-    assert httpx.get(f"{url}/v1/cities", headers={"Authorization": f"Bearer {token('viewer', 'wrong-secret')}"}).status_code == 401
+    assert httpx.get(f"{url}/v1/cities", headers={"Authorization": f"Bearer {token('viewer', 'a-wrong-secret-of-thirty-two-bytes')}"}).status_code == 401
     assert httpx.get(f"{url}/v1/cities", headers=served.headers("viewer")).status_code == 200
     assert _post(served, "viewer", {"city": "DEL"}).status_code == 403
     assert httpx.get(f"{url}/v1/keys", headers=served.headers("forecaster")).status_code == 403
@@ -100,9 +101,7 @@ def test_promotion_during_a_request_loop_drops_nothing(served: World) -> None:
     loop = _Loop(served)
     loop.start()
     time.sleep(1)
-    promoted = httpx.post(f"{served.url}/v1/models/{served.versions[1]}/promote", json={"force": True},
-                          headers=served.headers("admin"), timeout=60)
-    assert promoted.status_code == 200, promoted.text
+    open_registry(served.settings).promote(served.versions[1], force=True)  # as `efp models promote` does, from outside
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and [v for _, v, _, _ in loop.seen[-5:]] != [served.versions[1]] * 5:
         time.sleep(0.2)
@@ -111,6 +110,19 @@ def test_promotion_during_a_request_loop_drops_nothing(served: World) -> None:
     assert [s for s, *_ in loop.seen if s != 200] == []
     versions = [v for _, v, _, _ in loop.seen]
     assert versions[0] == served.versions[0] and versions[-1] == served.versions[1]
+
+
+def test_admin_route_promotes_and_the_next_forecast_uses_it(served: World) -> None:
+    route = f"{served.url}/v1/models/{served.versions[0]}/promote"
+    assert httpx.post(route, json={"force": True}, headers=served.headers("forecaster")).status_code == 403
+    assert httpx.post(f"{served.url}/v1/models/20990101T000000Z-000000/promote", json={"force": True},
+                      headers=served.headers("admin"), timeout=60).status_code == 404
+    promoted = httpx.post(route, json={"force": True}, headers=served.headers("admin"), timeout=60)
+    assert promoted.status_code == 200 and promoted.json()["cities"] == ["DEL", "MUM"]
+    after = _post(served, "forecaster", {"city": "MUM", "start": "2024-04-08T00:00:00"}).json()
+    assert after["model_version"] == served.versions[0] and after["cached"] is False  # the old answers were purged
+    models = httpx.get(f"{served.url}/v1/models", headers=served.headers("viewer")).json()
+    assert {m["version"]: m["stage"] for m in models} == {served.versions[0]: "production", served.versions[1]: "archived"}
 
 
 def _replica_actor(deployment: str):
