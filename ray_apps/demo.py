@@ -32,6 +32,7 @@ FULL_CONFIG = REPO_ROOT / "configs" / "training.yaml"
 
 @dataclass(frozen=True)
 class DemoOptions:
+    out_dir: Path  # where the forecast plot goes (the CLI uses <data_dir>/demo)
     days: int = 400
     seed: int = 42
     full: bool = False
@@ -40,7 +41,6 @@ class DemoOptions:
     forecast_city: str = "DEL"
     port: int | None = None
     exit_after_forecast: bool = False
-    out_dir: Path = REPO_ROOT / "var" / "demo"
 
 
 class Stages:
@@ -97,8 +97,10 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, *, serve: Callabl
         )
     )
     catalogue = load_catalogue(settings)
+    # History runs through the end of today, as it would for an operator issuing tomorrow's
+    # day-ahead forecast tonight: tomorrow's lags (same block one day earlier) then exist.
     today = dt.date.today()
-    start = today - dt.timedelta(days=options.days)
+    start = today - dt.timedelta(days=options.days - 1)
 
     stages.next(f"Generate and ingest {options.days} days of synthetic history for {len(catalogue)} cities")
     generate_and_ingest(settings, catalogue.codes, start, options.days, options.seed)
@@ -111,8 +113,8 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, *, serve: Callabl
     registry.promote(report.version, force=True)
     console.print(f"registered and promoted version [bold]{report.version}[/]")
 
-    # The data ends yesterday; the last days were the training run's held-out test window.
-    end = today - dt.timedelta(days=1)
+    # The last days were the training run's held-out test window.
+    end = today
     first = end - dt.timedelta(days=options.backtest_days - 1)
     stages.next(f"Backtest {options.backtest_city} {first}..{end}: one day-ahead forecast per day at 00:00 local")
     backtest = run_backtest(settings, options.backtest_city, first, end, report.version)

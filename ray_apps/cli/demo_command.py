@@ -16,7 +16,7 @@ def demo_command(
         False, "--exit-after-forecast", help="Stop after printing the forecast instead of serving until Ctrl-C (scripts, CI)."
     ),
     full: bool = typer.Option(False, "--full", help="Train with the full-size configs/training.yaml instead of the demo size."),
-    days: int = typer.Option(400, "--days", min=60, help="Days of synthetic history to generate (ending yesterday)."),
+    days: int = typer.Option(400, "--days", min=60, help="Days of synthetic history to generate (ending today)."),
     seed: int = typer.Option(42, "--seed", help="Seed of the synthetic generator."),
     port: int | None = typer.Option(None, "--port", help="HTTP port of the service (default: settings serve.port)."),
 ) -> None:
@@ -34,7 +34,10 @@ def demo_command(
     get_settings.cache_clear()
     settings = get_settings()
     init_ray(settings)
-    options = DemoOptions(days=days, seed=seed, full=full, port=port, exit_after_forecast=exit_after_forecast)
+    options = DemoOptions(
+        days=days, seed=seed, full=full, port=port, exit_after_forecast=exit_after_forecast,
+        out_dir=settings.data_dir / "demo",
+    )
     raise typer.Exit(run_demo(settings, options, serve=demo_serve))
 
 
