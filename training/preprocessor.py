@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from data.catalogue import City
-from data.errors import PlatformError
+from data.errors import NotFoundError, PlatformError
 from training.api import ForecastInput
 from training.config import FeatureConfig
 from training.features.grid import COVARIATES, HIST_FEATURES, Samples, build_grid, cut_samples, future_feature_names, regular_grid
@@ -27,7 +27,11 @@ from training.features.weather import align_weather
 
 
 class ForecastInputError(PlatformError):
-    """A forecast request cannot be answered by this model (unknown city, resolution, horizon)."""
+    """A forecast request cannot be answered by this model (resolution, horizon): a 4xx, not a 500."""
+
+
+class CityNotInModelError(ForecastInputError, NotFoundError):
+    """The model version was not trained on the requested city (HTTP 404)."""
 
 
 @dataclass
@@ -119,7 +123,7 @@ class LoadPreprocessor:
 
     def _check(self, inp: ForecastInput) -> None:
         if inp.city not in self.cities:
-            raise ForecastInputError(f"city '{inp.city}' is not covered by this model (trained on {', '.join(self.cities)})")
+            raise CityNotInModelError(f"city '{inp.city}' is not covered by this model (trained on {', '.join(self.cities)})")
         if inp.resolution_minutes != self.resolution_minutes:
             raise ForecastInputError(
                 f"city '{inp.city}' has {inp.resolution_minutes}-minute data but the model was trained at {self.resolution_minutes} minutes")
@@ -167,4 +171,4 @@ class LoadPreprocessor:
         return merged, [f"horizon weather missing for {int(aligned['temperature_c'].isna().sum())} steps: filled from climatology"]
 
 
-__all__ = ["COVARIATES", "FeatureSet", "LoadPreprocessor", "ForecastInputError", "steps_per_day"]
+__all__ = ["COVARIATES", "CityNotInModelError", "FeatureSet", "ForecastInputError", "LoadPreprocessor", "steps_per_day"]

@@ -87,3 +87,17 @@ def test_horizon_weather_from_the_override_else_climatology(tiny_trained):
     assert "weather supplied with the request" in features.notes
     temperature = features.samples.future[0, :, bundle.preprocessor.feature_names.index("temperature_c")]
     np.testing.assert_allclose(temperature, 44.0)
+
+
+def test_requests_the_model_cannot_answer_are_clear_errors(tiny_trained):
+    from data.errors import NotFoundError
+    from training.preprocessor import ForecastInputError
+
+    bundle = load_bundle(tiny_trained.bundle_dir)
+    inp = _input(tiny_trained, bundle)
+    with pytest.raises(NotFoundError, match="city 'BLR' is not covered by this model"):
+        bundle.forecast(type(inp)(**{**inp.__dict__, "city": "BLR"}))
+    with pytest.raises(ForecastInputError, match="horizon 200 steps is outside 1..96"):
+        bundle.forecast(type(inp)(**{**inp.__dict__, "horizon": 200}))
+    short = bundle.forecast(type(inp)(**{**inp.__dict__, "horizon": 8}))
+    assert short.quantiles.shape == (8, 3) and len(short.timestamps) == 8
