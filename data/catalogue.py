@@ -15,7 +15,7 @@ import holidays
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from data.errors import NotFoundError, PlatformError
+from data.errors import NotFoundError, PlatformError, describe_validation_error
 from data.settings import PlatformSettings
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
@@ -87,9 +87,8 @@ def _read_cities(path: Path) -> list[City]:
         try:
             cities.append(City.model_validate(entry))
         except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(p) for p in first["loc"]) or "city"
-            raise CatalogueError(f"{path}: city #{index + 1} field '{field}': {first['msg']}") from None
+            problem = describe_validation_error(error, default="city")
+            raise CatalogueError(f"{path}: city #{index + 1} {problem}") from None
     return cities
 
 

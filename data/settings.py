@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
-from data.errors import PlatformError
+from data.errors import PlatformError, describe_validation_error
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "platform.yaml"
@@ -141,14 +141,6 @@ def _unknown_env_keys() -> list[str]:
     return sorted(unknown)
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "settings"
-    if first["type"] == "extra_forbidden":
-        return f"unknown setting '{location}'"
-    return f"setting '{location}': {first['msg']} (got {first.get('input')!r})"
-
-
 def load_settings(**overrides: Any) -> PlatformSettings:
     """Build settings, turning every problem into a one-line SettingsError naming the key."""
     unknown = _unknown_env_keys()
@@ -157,7 +149,7 @@ def load_settings(**overrides: Any) -> PlatformSettings:
     try:
         return PlatformSettings(**overrides)
     except ValidationError as error:
-        raise SettingsError(_describe(error)) from None
+        raise SettingsError(describe_validation_error(error, noun="setting", default="settings", show_input=True)) from None
 
 
 @lru_cache(maxsize=1)

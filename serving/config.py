@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from data.errors import PlatformError
+from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
 
 DEFAULT_DEPLOYMENTS_FILE = "configs/serve/deployments.yaml"
@@ -119,10 +119,7 @@ def load_deployments_config(path: str | Path = DEFAULT_DEPLOYMENTS_FILE) -> Depl
     try:
         return DeploymentsConfig.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "file"
-        problem = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ServeConfigError(f"{file}: '{key}': {problem}") from None
+        raise ServeConfigError(f"{file}: {describe_validation_error(error, noun='key', default='file')}") from None
 
 
 class ServeArgs(BaseModel):

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.errors import PlatformError
+from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
 
 DEFAULT_TRAINING_CONFIG = REPO_ROOT / "configs" / "training.yaml"
@@ -152,10 +152,7 @@ def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
     try:
         return TrainConfig.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "config"
-        message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-        raise TrainingConfigError(f"{source}: field '{field}': {message}") from None
+        raise TrainingConfigError(f"{source}: {describe_validation_error(error, default='config')}") from None
 
 
 def load_train_config(path: Path | None = None, *, base: Path | None = None) -> TrainConfig:

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.errors import PlatformError
+from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
 
 RULES_FILE = REPO_ROOT / "configs" / "validation.yaml"
@@ -30,6 +30,4 @@ def load_rules(path: Path = RULES_FILE) -> ValidationRules:
     try:
         return ValidationRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
     except ValidationError as error:
-        first = error.errors()[0]
-        key = ".".join(str(p) for p in first["loc"])
-        raise PlatformError(f"{path}: key '{key}': {first['msg']}") from None
+        raise PlatformError(f"{path}: {describe_validation_error(error, noun='key', default='rules')}") from None

@@ -14,7 +14,7 @@ import typer
 from pydantic import ValidationError
 
 from data.catalogue import CatalogueError, City, load_catalogue
-from data.errors import PlatformError
+from data.errors import PlatformError, describe_validation_error
 from data.records import IngestSummary
 from data.settings import get_settings
 from ray_apps.cli.output import JsonOption, console, print_json, print_table, reports_errors
@@ -72,9 +72,7 @@ def cities_add(
         city = City(code=code, name=name, country=country, subdivision=subdivision, latitude=lat, longitude=lon,
                     timezone=timezone, peak_mw=peak_mw)
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "city"
-        raise CatalogueError(f"city {code}: {field}: {first['msg']}") from None
+        raise CatalogueError(f"city {code}: {describe_validation_error(error, default='city')}") from None
     load_catalogue(settings).add(city, replace=replace)
     if settings.database_url:
         open_metadata(settings).upsert_city(city)

@@ -8,7 +8,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from data.errors import PlatformError
+from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
 
 BACKTEST_CONFIG = REPO_ROOT / "configs" / "backtest.yaml"
@@ -45,6 +45,4 @@ def load_backtest_config(path: Path = BACKTEST_CONFIG) -> BacktestConfig:
     except yaml.YAMLError:
         raise BacktestConfigError(f"{path}: not valid YAML") from None
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
-        raise BacktestConfigError(f"{path}: field '{field}': {first['msg']}") from None
+        raise BacktestConfigError(f"{path}: {describe_validation_error(error, default='config')}") from None

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from data.errors import PlatformError
+from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
 from training.config import PARAMS_MODELS, tune_ranges
 
@@ -129,9 +129,7 @@ def load_space(model: str, path: Path | None = None) -> TuneSpace:
     except yaml.YAMLError:
         raise TuneSpaceError(f"{path}: not valid YAML") from None
     except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "space"
-        raise TuneSpaceError(f"{path}: field '{field}': {first['msg']}") from None
+        raise TuneSpaceError(f"{path}: {describe_validation_error(error, default='space')}") from None
     if space.model != model:
         raise TuneSpaceError(f"{path}: describes model '{space.model}', not '{model}'")
     return space
