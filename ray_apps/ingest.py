@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 
 from data.catalogue import load_catalogue
-from data.errors import PlatformError
 from data.settings import get_settings
+from ray_apps.runtime import run_job
 
 SOURCES = ("synthetic", "csv", "parquet", "open-meteo", "sldc", "psp")
 
@@ -77,13 +76,7 @@ def run(argv: list[str] | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        summaries = run(argv)
-    except PlatformError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    print(json.dumps(summaries, indent=2))
-    return 0
+    return run_job(run, argv)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,13 @@ names, and hangs for minutes when that cluster is gone.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+from collections.abc import Callable
+from typing import Any
 
+from data.errors import PlatformError
 from data.settings import PlatformSettings
 
 
@@ -33,3 +38,18 @@ def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None) -> bool
         os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     ray.init(address=address, **options)
     return True
+
+
+def run_job(run: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> int:
+    """``main`` of a ``python -m ray_apps.<job>`` module: the exit status of ``run(argv)``.
+
+    Schedulers read the JSON result on stdout; a user's mistake becomes one ``error: ...``
+    line on stderr and the error's own exit code, the same for every job.
+    """
+    try:
+        result = run(argv)
+    except PlatformError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    print(json.dumps(result, indent=2))
+    return 0

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from pathlib import Path
 
-from data.errors import PlatformError
 from data.settings import get_settings
+from ray_apps.runtime import run_job
 
 USE_GPU = ("auto", "true", "false")
 
@@ -62,13 +61,7 @@ def run(argv: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        report = run(argv)
-    except PlatformError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    print(json.dumps(report, indent=2))
-    return 0
+    return run_job(run, argv)
 
 
 if __name__ == "__main__":
