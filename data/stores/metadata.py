@@ -65,6 +65,12 @@ class MetadataStore(Protocol):
     def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
 
 
+def check_severity(severity: str) -> None:
+    """Both stores refuse the same severities, so an alert never exists in one and not the other."""
+    if severity not in ALERT_SEVERITIES:
+        raise ValueError(f"severity must be one of {ALERT_SEVERITIES}")
+
+
 def normalise_quarantine(run_id: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Quarantine rows with every contract column, as strings where the source gave anything."""
     out = pd.DataFrame(index=range(len(frame)))
@@ -209,8 +215,7 @@ class FileMetadataStore:
         self, kind: str, message: str, *, city: str | None = None, severity: str = "warning",
         details: dict[str, Any] | None = None,
     ) -> int:
-        if severity not in ALERT_SEVERITIES:
-            raise ValueError(f"severity must be one of {ALERT_SEVERITIES}")
+        check_severity(severity)
         with self._locked():
             alert_id = len(self._lines("alerts.jsonl")) + 1
             record = {"id": alert_id, "created_at": _now(), "city": city.upper() if city else None, "kind": kind, "severity": severity,

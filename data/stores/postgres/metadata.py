@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from data.catalogue import City
 from data.records import IngestSummary
-from data.stores.metadata import ALERT_SEVERITIES, QUARANTINE_COLUMNS, normalise_quarantine
+from data.stores.metadata import QUARANTINE_COLUMNS, check_severity, normalise_quarantine
 from data.stores.postgres.pool import get_pool
 
 
@@ -121,8 +121,7 @@ class PostgresMetadataStore:
         self, kind: str, message: str, *, city: str | None = None, severity: str = "warning",
         details: dict[str, Any] | None = None,
     ) -> int:
-        if severity not in ALERT_SEVERITIES:
-            raise ValueError(f"severity must be one of {ALERT_SEVERITIES}")
+        check_severity(severity)
         with self._pool().connection() as conn:
             row = conn.execute(
                 "INSERT INTO alerts (city, kind, severity, message, details) VALUES (%s, %s, %s, %s, %s) RETURNING id",
