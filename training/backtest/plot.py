@@ -16,6 +16,8 @@ def plot_backtest(report: BacktestReport, path: Path) -> Path:
     import matplotlib.pyplot as plt
     from zoneinfo import ZoneInfo
 
+    from data.plotting import save_figure
+
     if report.series is None:
         raise PlatformError("backtest report carries no series to plot")
     series = report.series
@@ -32,10 +34,4 @@ def plot_backtest(report: BacktestReport, path: Path) -> Path:
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(tz=local))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b %H:%M", tz=local))
     ax.legend(loc="upper right")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
