@@ -13,7 +13,6 @@ rows are recorded last.
 from __future__ import annotations
 
 import uuid
-from contextlib import nullcontext
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -32,15 +31,14 @@ def new_run_id() -> str:
 
 def store_outcome(outcome: ValidationOutcome, store: TimeSeriesStore) -> dict[str, WriteCounts]:
     """Write a validated batch's frames all-or-nothing; counts per table."""
-    staged = store.staged() if hasattr(store, "staged") else nullcontext(store)
     counts = {"load": WriteCounts(), "weather": WriteCounts(), "supply": WriteCounts()}
-    with staged:
+    with store.staged():
         if not outcome.load.empty:
             counts["load"] = store.write_load(outcome.load)
         if not outcome.weather.empty:
             counts["weather"] = store.write_weather(outcome.weather)
         if outcome.supply is not None and not outcome.supply.empty:
-            counts["supply"] = store.write_supply(outcome.supply)  # type: ignore[attr-defined]
+            counts["supply"] = store.write_supply(outcome.supply)
     return counts
 
 

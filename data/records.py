@@ -21,9 +21,13 @@ class SourceBatch:
 
     ``load`` columns: ``line`` (1-based source line, header = line 1), ``city``, ``ts``
     (timezone-aware), ``load_mw`` (float, NaN where unparseable), ``load_shedding`` (bool,
-    where the source says so), plus ``raw`` (the original text of the row, for quarantine).
+    where the source says so), plus ``raw`` (the original text of the row, for quarantine;
+    absent for Parquet and JSON sources, where validation rebuilds it for rejected rows).
     ``weather`` columns: ``line``, ``city``, ``ts``, the weather values present, ``kind``,
-    ``issued_at``. Either frame may be empty.
+    ``issued_at``. Either frame may be empty. Connectors add ``error`` and ``error_field``
+    (a row-level problem found while reading, e.g. an unparseable number, which validation
+    turns into a rejection naming line and column); the synthetic generator adds ``fault``
+    (which fault it injected, for its own tests; validation ignores it).
     """
 
     source: str

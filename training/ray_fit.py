@@ -116,7 +116,8 @@ def fit_xgboost_ray(params: dict, data: TrainingData, scaling: ScalingSpec, run_
     xv, yv = flatten(data.validation)
     datasets = {"train": ray.data.from_pandas(_frame(x, y)), "validation": ray.data.from_pandas(_frame(xv, yv))}
     nthread = max(1, int(scaling.cpus_per_worker))
-    loop_config = {"booster": booster_params(params, seed, nthread), "rounds": params["num_boost_round"],
+    device = "cuda" if resolve_use_gpu(scaling.use_gpu) else "cpu"
+    loop_config = {"booster": booster_params(params, seed, nthread, device=device), "rounds": params["num_boost_round"],
                    "early_stopping": params["early_stopping_rounds"], "report_every": params["report_every"]}
     run_config, _ = _run_config("xgboost", scaling, run_dir)
     log(f"[xgboost] Ray Train: {scaling.workers} workers, {len(y)} rows")

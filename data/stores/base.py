@@ -7,6 +7,7 @@ for weather.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -31,6 +32,10 @@ class WriteCounts:
 class TimeSeriesStore(Protocol):
     """Load and weather history per city. Writes are idempotent upserts."""
 
+    def staged(self) -> AbstractContextManager["TimeSeriesStore"]:
+        """All writes inside the block land together or not at all (a batch is all-or-nothing)."""
+        ...
+
     def write_load(self, frame: pd.DataFrame) -> WriteCounts: ...
 
     def write_weather(self, frame: pd.DataFrame) -> WriteCounts: ...
@@ -52,6 +57,12 @@ class TimeSeriesStore(Protocol):
     def cities(self) -> list[str]:
         """Cities that have load stored."""
         ...
+
+    def write_supply(self, frame: pd.DataFrame) -> WriteCounts:
+        """Grid-India daily supply position rows (region, date), upserted like load."""
+        ...
+
+    def read_supply(self, region: str) -> pd.DataFrame: ...
 
     def resolution_minutes(self, city: str) -> int:
         """The city's series resolution (15, 30 or 60), as inferred at ingest."""

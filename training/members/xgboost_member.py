@@ -31,9 +31,11 @@ def flatten(samples: Samples, only_targets: bool = True) -> tuple[np.ndarray, np
     return x, y
 
 
-def booster_params(params: dict, seed: int, nthread: int | None = None) -> dict:
+def booster_params(params: dict, seed: int, nthread: int | None = None, *, device: str = "cpu") -> dict:
+    """Booster parameters; ``device="cuda"`` on a GPU worker (Ray Train has already narrowed
+    CUDA_VISIBLE_DEVICES to that worker's GPU, so plain "cuda" is the right one)."""
     out = {
-        "objective": "reg:quantileerror", "quantile_alpha": list(QUANTILES), "tree_method": "hist",
+        "objective": "reg:quantileerror", "quantile_alpha": list(QUANTILES), "tree_method": "hist", "device": device,
         "max_depth": params["max_depth"], "eta": params["eta"], "subsample": params["subsample"],
         "colsample_bytree": params["colsample_bytree"], "min_child_weight": params["min_child_weight"],
         "seed": seed, "eval_metric": "quantile",
@@ -71,5 +73,6 @@ class XGBoostMember:
     def load(cls, folder: Path) -> "XGBoostMember":
         booster = xgb.Booster()
         booster.load_model(str(folder / "model.ubj"))
-        booster.set_param({"nthread": 1})
+        # A model boosted on a GPU worker keeps device=cuda in its config; serving predicts on CPU.
+        booster.set_param({"nthread": 1, "device": "cpu"})
         return cls(booster)
