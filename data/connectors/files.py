@@ -43,7 +43,11 @@ class CsvRows:
 
 
 def split_csv(path: str | Path, text: str, *, header_test=None) -> CsvRows:
-    """Parse CSV text; ``header_test(fields)`` finds the header after a preamble (SLDC)."""
+    """Parse CSV text; ``header_test(fields)`` finds the header after a preamble (SLDC).
+
+    Blank lines, and rows whose cells are all empty (",,", what spreadsheets export for
+    empty rows), are not records and are skipped; every other row is kept with its line.
+    """
     reader = csv.reader(io.StringIO(text))
     header: list[str] | None = None
     header_line = 0
