@@ -152,10 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     from ray import serve
 
     from serving.app import APP_NAME, build_app
-    from serving.config import ServeArgs
-    from serving.engine import ForecastJob, LocalEngine
-    from serving.models import BundleCache, ModelDirectory
-    from serving.runner import wait_ready
+    from serving.config import ServeArgs, load_deployments_config
+    from serving.engines import ForecastJob
+    from serving.engines.local import LocalEngine
+    from serving.model_directory import BundleCache, ModelDirectory
+    from ray_apps.serve_runner import wait_ready
 
     with tempfile.TemporaryDirectory(prefix="efp-bench-serve-") as tmp:
         settings, starts = prepare_world(Path(tmp), args.days)
@@ -181,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(summarise("uncached ensemble (Serve)", concurrency,
                                       drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, concurrency, args.requests)))
             directory = ModelDirectory(settings)
-            engine = LocalEngine(settings, BundleCache(settings, directory))
+            engine = LocalEngine(settings, BundleCache(settings, directory),
+                                 feature_cache_size=load_deployments_config().feature_cache_size)
             version = directory.resolve("DEL", None)
             jobs = [ForecastJob(version.version, b["city"], pd.Timestamp(b["start"]).tz_localize("Asia/Kolkata").tz_convert("UTC"), 96, 15)
                     for b in uncached_bodies]

@@ -20,7 +20,7 @@ from data.errors import PlatformError
 from data.settings import PlatformSettings
 
 
-def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None) -> bool:
+def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None, log_to_driver: bool = True) -> bool:
     """Make sure this process is connected to Ray; returns True when this call started or joined it."""
     import ray
 
@@ -29,7 +29,7 @@ def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None) -> bool
     # "local" rather than None: a bare ray.init() joins whatever cluster `ray start` left on
     # this machine, which is never what an unconfigured run means.
     address = settings.ray_address or os.environ.get("RAY_ADDRESS") or "local"
-    options: dict = {"ignore_reinit_error": True, "log_to_driver": True}
+    options: dict = {"ignore_reinit_error": True, "log_to_driver": log_to_driver}
     if address == "local":
         options.update(include_dashboard=False, num_cpus=num_cpus)
         # Workers of a local Ray inherit this environment. Ray Data's per-worker progress

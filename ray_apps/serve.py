@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from data.settings import get_settings
-from serving.runner import run_service
+from ray_apps.serve_runner import run_service
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from data.errors import ConflictError, NotFoundError, PlatformError
 from data.settings import PlatformSettings
 from serving.auth import AUTH_DISABLED_WARNING, Authenticator, AuthError, Principal, RoleError
-from serving.engine import NoMemberError
+from training.forecast import NoMemberError
 from serving.keys import KeyStore
 from serving.metrics import ServiceMetrics
 from serving.middleware import ServiceMiddleware

@@ -3,15 +3,15 @@
 
 Resources per deployment come from configs/serve/deployments.yaml, validated first
 (serving/config.py), so a misspelt autoscaling key fails here instead of being ignored.
+One member deployment is bound per member of the registry (``training.members.registry``).
 """
 
 from __future__ import annotations
 
 from ray.serve import Application
 
-from serving.config import MEMBER_DEPLOYMENTS, ServeArgs, load_deployments_config
-from serving.deployments import Ensemble, Member, Preprocessor
-from serving.ingress import Ingress
+from serving.config import ServeArgs, load_deployments_config, member_deployments
+from serving.deployments import Ensemble, Ingress, Member, Preprocessor
 
 APP_NAME = "efp"
 
@@ -22,15 +22,14 @@ def build_app(args: ServeArgs) -> Application:
         args.settings, config.feature_cache_size, config.history_cache_s
     )
     members = {}
-    for deployment, member in MEMBER_DEPLOYMENTS.items():
+    for deployment, member in member_deployments().items():
         batching = config.batching(deployment)
         members[member] = Member.options(name=deployment, **config.spec(deployment).serve_options()).bind(
             member, args.settings, batching.max_batch_size, batching.batch_wait_timeout_s
         )
     ensemble = Ensemble.options(name="Ensemble", **config.spec("Ensemble").serve_options()).bind(args.settings)
     return Ingress.options(name="Ingress", **config.spec("Ingress").serve_options()).bind(
-        preprocessor, members["xgboost"], members["lstm"], members["transformer"], ensemble, args.settings,
-        config.reload_poll_s,
+        preprocessor, members, ensemble, args.settings, config.reload_poll_s
     )
 
 

@@ -16,12 +16,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
+from training.members.registry import member_specs
 
 DEFAULT_DEPLOYMENTS_FILE = "configs/serve/deployments.yaml"
-#: Deployment names in the graph, in the order a request flows through them.
-DEPLOYMENT_NAMES: tuple[str, ...] = ("Ingress", "Preprocessor", "XGBoost", "LSTM", "Transformer", "Ensemble")
-#: Member deployment name -> member name in the trained bundle.
-MEMBER_DEPLOYMENTS: dict[str, str] = {"XGBoost": "xgboost", "LSTM": "lstm", "Transformer": "transformer"}
+#: Deployments that are not members, in the order a request flows through them (members sit between).
+GRAPH_DEPLOYMENTS: tuple[str, ...] = ("Ingress", "Preprocessor", "Ensemble")
+
+
+def member_deployments() -> dict[str, str]:
+    """Member deployment name -> member name, one per registered member (``training.members.registry``)."""
+    return {spec.deployment: spec.name for spec in member_specs()}
+
+
+def deployment_names() -> tuple[str, ...]:
+    """Every deployment of the graph, in the order a request flows through them."""
+    return (*GRAPH_DEPLOYMENTS[:2], *member_deployments(), GRAPH_DEPLOYMENTS[2])
 
 
 class ServeConfigError(PlatformError):
@@ -91,19 +100,21 @@ class DeploymentsConfig(_Strict):
 
     @model_validator(mode="after")
     def _all_named(self) -> "DeploymentsConfig":
-        unknown = sorted(set(self.deployments) - set(DEPLOYMENT_NAMES))
+        known = deployment_names()
+        unknown = sorted(set(self.deployments) - set(known))
         if unknown:
-            raise ValueError(f"unknown deployment '{unknown[0]}' (known: {', '.join(DEPLOYMENT_NAMES)})")
-        missing = [name for name in DEPLOYMENT_NAMES if name not in self.deployments]
+            raise ValueError(f"unknown deployment '{unknown[0]}' (known: {', '.join(known)})")
+        missing = [name for name in GRAPH_DEPLOYMENTS if name not in self.deployments]
         if missing:
             raise ValueError(f"deployment '{missing[0]}' is missing")
         return self
 
     def spec(self, name: str) -> DeploymentSpec:
-        return self.deployments[name]
+        """A member registered at run time without an entry in the file runs with the defaults."""
+        return self.deployments.get(name) or DeploymentSpec()
 
     def batching(self, name: str) -> Batching:
-        return self.deployments[name].batch or Batching()
+        return self.spec(name).batch or Batching()
 
 
 def load_deployments_config(path: str | Path = DEFAULT_DEPLOYMENTS_FILE) -> DeploymentsConfig:

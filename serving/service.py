@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,10 +20,12 @@ from data.catalogue import Catalogue, City
 from data.errors import PlatformError
 from data.settings import PlatformSettings
 from serving.cache import ResponseCache, cache_key
-from serving.engine import EngineResult, ForecastEngine, ForecastJob
+from serving.engines import ForecastEngine, ForecastJob
 from serving.metrics import ServiceMetrics
-from serving.models import ModelDirectory
+from serving.model_directory import ModelDirectory
 from serving.schemas import QUANTILE_FIELDS, ALLOWED_QUANTILES, FieldError, ForecastRequest, horizon_steps
+from training.forecast import EnsembleForecast
+from training.registry import ModelVersion
 
 log = logging.getLogger("efp.serving")
 #: How the stored body says it was computed fresh; a hit flips it (the only top-level "cached" key).
@@ -53,7 +55,7 @@ class _Planned:
     """A validated request: what to compute, and under which cache key."""
 
     city: City
-    version: Any
+    version: ModelVersion
     quantiles: list[float]
     key: str
     job: ForecastJob
@@ -118,7 +120,7 @@ class ForecastService:
         job = ForecastJob(version.version, city.code, start, steps, version.resolution_minutes, weather)
         return _Planned(city, version, quantiles, key, job)
 
-    async def _finish(self, planned: "_Planned", result: EngineResult, use_cache: bool) -> bytes:
+    async def _finish(self, planned: "_Planned", result: EnsembleForecast, use_cache: bool) -> bytes:
         raw = json.dumps(self._response(planned.city, planned.version, result, planned.quantiles)).encode()
         if result.degraded:
             self.metrics.degraded.inc()
@@ -141,7 +143,7 @@ class ForecastService:
             if not earliest <= ts < end:
                 raise FieldError(f"weather.{index}.ts", f"{point['ts']} is outside the forecast window (up to {end.isoformat()})")
 
-    def _response(self, city: City, version: Any, result: EngineResult, quantiles: list[float]) -> dict[str, Any]:
+    def _response(self, city: City, version: ModelVersion, result: EnsembleForecast, quantiles: list[float]) -> dict[str, Any]:
         columns = [(QUANTILE_FIELDS[q], ALLOWED_QUANTILES.index(q)) for q in quantiles]
         stamps = [ts.isoformat() for ts in pd.DatetimeIndex(result.timestamps).tz_convert(city.tz)]
         rows = result.quantiles.tolist()
@@ -154,7 +156,7 @@ class ForecastService:
             "degraded": result.degraded,
             "cached": False,
             "points": points,
-            "members": [m.model_dump() for m in result.members],
+            "members": [asdict(m) for m in result.members],
         }
 
     # -- hot reload -----------------------------------------------------------------------

@@ -12,10 +12,11 @@ from data.settings import PlatformSettings
 from serving.api import ServiceState
 from serving.auth import Authenticator
 from serving.cache import ResponseCache, redis_client
-from serving.engine import ForecastEngine, LocalEngine
+from serving.engines import ForecastEngine
+from serving.engines.local import LocalEngine
 from serving.keys import open_key_store
 from serving.metrics import ServiceMetrics
-from serving.models import BundleCache, ModelDirectory
+from serving.model_directory import BundleCache, ModelDirectory
 from serving.ratelimit import RateLimiter
 from serving.service import ForecastService
 

@@ -3,22 +3,23 @@
 Serving splits a forecast across Ray Serve deployments exactly along these seams:
 ``Preprocessor.features`` (one deployment) -> ``Member.predict`` (one deployment per
 member, batched) -> ``Ensemble.combine`` (one deployment). The in-process path,
-``ModelBundle.forecast``, runs the same three steps in one process, so a backtest and
-the HTTP service cannot disagree.
+``ModelBundle.forecast``, runs the same three steps through the same forecast core
+(``training.forecast``), so a backtest and the HTTP service cannot disagree. Serving
+imports these protocols and the core's result types, never a concrete model class.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from training.forecast import EnsembleForecast
+
 #: Quantiles every member and the ensemble produce, in this column order.
 QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
-MEMBER_NAMES: tuple[str, ...] = ("xgboost", "lstm", "transformer")
 
 
 @dataclass
@@ -28,7 +29,8 @@ class ForecastInput:
     ``history`` holds load rows (``data.schema.LOAD_COLUMNS``) strictly before ``start``;
     ``weather`` holds weather rows (observed, or forecasts / user-supplied values for the
     horizon) for the look-back window and the horizon. Missing horizon weather is filled
-    by the preprocessor from climatology of the history, and reported in ``notes``.
+    by the preprocessor from climatology of the history, and reported in ``notes``;
+    ``notes`` already says where the horizon weather came from.
     """
 
     city: str
@@ -37,45 +39,35 @@ class ForecastInput:
     resolution_minutes: int
     history: pd.DataFrame
     weather: pd.DataFrame
-
-
-@dataclass
-class ForecastResult:
-    """Quantile forecast for ``horizon`` steps, in MW, monotone P10 <= P50 <= P90 per step."""
-
-    city: str
-    timestamps: pd.DatetimeIndex  # UTC, interval starts
-    quantiles: np.ndarray  # shape (horizon, 3), columns QUANTILES
-    model_version: str
-    degraded: bool = False
-    members_used: list[str] = field(default_factory=list)
-    members_failed: dict[str, str] = field(default_factory=dict)  # member -> reason
-    member_forecasts: dict[str, np.ndarray] = field(default_factory=dict)  # member -> (horizon, 3)
     notes: list[str] = field(default_factory=list)
 
 
 @runtime_checkable
-class FeatureSetLike(Protocol):
+class FeatureSet(Protocol):
     """What the preprocessor hands to members: picklable, numpy only, one per request."""
 
     city: str
     horizon: int
+    timestamps: pd.DatetimeIndex  # UTC interval starts of the horizon
+    notes: list[str]
 
 
 @runtime_checkable
 class Preprocessor(Protocol):
+    resolution_minutes: int
+
     def history_needed(self, resolution_minutes: int) -> pd.Timedelta:
         """How much load history before ``start`` the features need."""
         ...
 
-    def features(self, inp: ForecastInput) -> FeatureSetLike: ...
+    def features(self, inp: ForecastInput) -> FeatureSet: ...
 
 
 @runtime_checkable
 class Member(Protocol):
     name: str
 
-    def predict(self, batch: list[FeatureSetLike]) -> list[np.ndarray]:
+    def predict(self, batch: list[FeatureSet]) -> list[np.ndarray]:
         """One (horizon, 3) MW array per feature set, quantiles monotone."""
         ...
 
@@ -96,7 +88,5 @@ class ModelBundle(Protocol):
     members: dict[str, Member]
     ensemble: Ensemble
 
-    @classmethod
-    def load(cls, path: Path) -> "ModelBundle": ...
+    def forecast(self, inp: ForecastInput) -> EnsembleForecast: ...
 
-    def forecast(self, inp: ForecastInput) -> ForecastResult: ...

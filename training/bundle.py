@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from data.errors import PlatformError
-from training.api import ForecastInput, ForecastResult
+from training.api import ForecastInput
 from training.ensemble import WeightedEnsemble
+from training.forecast import EnsembleForecast, forecast_in_process
 from training.members.per_city import PerCityMember
-from training.members.torch_member import TorchMember
-from training.members.xgboost_member import XGBoostMember
+from training.members.registry import get_member
+from training.members.spec import TrainedMember
 from training.preprocessor import LoadPreprocessor
 
 FORMAT = 1
@@ -45,10 +46,10 @@ def _save_member(member, folder: Path) -> dict:
     return {"kind": "global"}
 
 
-def _load_member(name: str, folder: Path, meta: dict):
+def _load_member(name: str, folder: Path, meta: dict) -> TrainedMember:
     if meta["kind"] == "per_city":
         return PerCityMember(name, {c: _load_member(name, folder / c, {"kind": "global"}) for c in meta["cities"]})
-    return XGBoostMember.load(folder) if name == "xgboost" else TorchMember.load(name, folder)
+    return get_member(name).load(folder)
 
 
 @dataclass
@@ -57,7 +58,7 @@ class TrainedBundle:
 
     version: str
     preprocessor: LoadPreprocessor
-    members: dict
+    members: dict[str, TrainedMember]
     ensemble: WeightedEnsemble
     config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
@@ -102,24 +103,9 @@ class TrainedBundle:
             raise BundleError(f"{path}: cannot load bundle: {error}") from None
         return cls(manifest["version"], pre, members, ensemble, manifest.get("config", {}), manifest.get("metrics", {}))
 
-    def forecast(self, inp: ForecastInput) -> ForecastResult:
+    def forecast(self, inp: ForecastInput) -> EnsembleForecast:
         """Preprocess -> every member -> ensemble, in-process; failed members are left out (degraded)."""
-        features = self.preprocessor.features(inp)
-        predictions: dict[str, np.ndarray] = {}
-        failed: dict[str, str] = {}
-        for name, member in self.members.items():
-            try:
-                predictions[name] = member.predict([features])[0]
-            except Exception as error:  # a broken member must not take the forecast down
-                failed[name] = f"{type(error).__name__}: {error}"
-        if not predictions:
-            raise BundleError(f"no member of model {self.version} could forecast {inp.city}: {failed}")
-        quantiles, weights = self.ensemble.combine(inp.city, predictions)
-        return ForecastResult(
-            city=inp.city, timestamps=features.timestamps, quantiles=quantiles, model_version=self.version,
-            degraded=bool(failed), members_used=sorted(predictions), members_failed=failed,
-            member_forecasts=predictions, notes=list(features.notes),
-        )
+        return forecast_in_process(self.version, self.members, self.ensemble.combine, self.preprocessor.features(inp))
 
 
 def load_bundle(path: Path) -> TrainedBundle:

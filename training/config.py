@@ -1,22 +1,26 @@
 """Training configuration: one pydantic model loaded from ``configs/training.yaml``.
 
-Hyperparameters declare their tuning range beside them (``Annotated[..., TuneRange(...)]``)
-so the Tune engineer reads the search space off the model instead of writing it twice.
+Which members exist, and each one's hyperparameters with their tuning ranges, come from
+the member registry (``training.members.registry``), so this file names no member.
 A partial YAML (what Tune writes for the best trial, or ``efp train --config FILE``) is
 merged over the default file, so a user only writes what differs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model, field_validator
 
 from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
+from training.features.config import FeatureConfig
+from training.members.registry import member_names, member_specs
+from training.members.spec import MemberSpec
+from training.scaling import ScalingSpec
 
 DEFAULT_TRAINING_CONFIG = REPO_ROOT / "configs" / "training.yaml"
 DEMO_TRAINING_CONFIG = REPO_ROOT / "configs" / "training-demo.yaml"
@@ -28,32 +32,8 @@ class TrainingConfigError(PlatformError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class TuneRange:
-    """Search range of a hyperparameter: numeric [low, high] (log scale optional) or a choice list."""
-
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    choices: tuple[Any, ...] | None = None
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class FeatureConfig(_Strict):
-    history_days: int = Field(2, ge=1, le=14, description="Days of load history the sequence members read before the issue time.")
-    lag_days: list[int] = Field([1, 2, 7], description="Same-block load lags in days; lags shorter than the horizon are dropped (no leakage).")
-    origins_per_day: int = Field(4, ge=1, le=96, description="Training issue times per local day: 00:00 and every (steps per day // N) steps after, so intraday forecasts are learnt too.")
-    festival_keywords: list[str] = Field(
-        ["diwali", "deepavali", "holi", "dussehra", "vijaya", "pongal", "onam", "eid", "id-ul", "christmas", "ganesh", "durga", "navratri", "new year"],
-        description="Holiday names (lower-case substrings) whose surroundings count as a festival window.",
-    )
-    festival_window_days: int = Field(3, ge=0, le=15, description="Days either side of a festival that form its window.")
-    holiday_clip_days: int = Field(30, ge=1, description="Days-to/from-holiday features are clipped here.")
-    cooling_base_c: float = Field(24.0, description="Base temperature of cooling degree hours.")
-    heating_base_c: float = Field(18.0, description="Base temperature of heating degree hours.")
 
 
 class SplitConfig(_Strict):
@@ -62,66 +42,62 @@ class SplitConfig(_Strict):
     max_train_days: int | None = Field(None, ge=7, description="Use at most this many days before validation (None: all).")
 
 
-class XGBoostParams(_Strict):
-    num_boost_round: Annotated[int, TuneRange(50, 1500, log=True)] = Field(400, description="Boosting rounds (early stopping on validation may stop sooner).")
-    max_depth: Annotated[int, TuneRange(3, 10)] = Field(7, description="Tree depth.")
-    eta: Annotated[float, TuneRange(0.01, 0.3, log=True)] = Field(0.08, description="Learning rate.")
-    subsample: Annotated[float, TuneRange(0.5, 1.0)] = Field(0.8, description="Row subsample per tree.")
-    colsample_bytree: Annotated[float, TuneRange(0.4, 1.0)] = Field(0.8, description="Feature subsample per tree.")
-    min_child_weight: Annotated[float, TuneRange(1.0, 50.0, log=True)] = Field(5.0, description="Minimum hessian per leaf.")
-    early_stopping_rounds: int = Field(40, ge=1, description="Stop when validation pinball has not improved this many rounds.")
-    report_every: int = Field(50, ge=1, description="Report progress every N rounds (a per-round Ray report costs ~2 s a round).")
+def _members_model(specs: tuple[MemberSpec, ...]) -> type[BaseModel]:
+    """``members:``: one key per registered member, each validated by that member's params model."""
+    fields: dict[str, Any] = {
+        spec.name: (spec.params, Field(default_factory=spec.params, description=spec.description)) for spec in specs
+    }
+    return create_model("MembersConfig", __config__=ConfigDict(extra="forbid"), **fields)
 
 
-class TorchParams(_Strict):
-    epochs: Annotated[int, TuneRange(2, 60)] = Field(20, description="Maximum epochs (early stopping on validation).")
-    batch_size: Annotated[int, TuneRange(choices=(32, 64, 128, 256))] = Field(64, description="Samples per batch per worker.")
-    lr: Annotated[float, TuneRange(1e-4, 1e-2, log=True)] = Field(2e-3, description="AdamW learning rate.")
-    weight_decay: Annotated[float, TuneRange(1e-6, 1e-2, log=True)] = Field(1e-4, description="AdamW weight decay.")
-    dropout: Annotated[float, TuneRange(0.0, 0.4)] = Field(0.1, description="Dropout.")
-    patience: int = Field(4, ge=1, description="Epochs without validation improvement before stopping.")
-    city_embedding: int = Field(4, ge=1, le=32, description="Size of the city embedding of the global model.")
+@lru_cache(maxsize=8)
+def _members_model_of(specs: tuple[MemberSpec, ...]) -> type[BaseModel]:
+    return _members_model(specs)
 
 
-class LSTMParams(TorchParams):
-    hidden: Annotated[int, TuneRange(choices=(16, 32, 64, 128))] = Field(48, description="LSTM hidden size.")
-    layers: Annotated[int, TuneRange(1, 3)] = Field(1, description="Stacked LSTM layers.")
+def members_config_model() -> type[BaseModel]:
+    """The ``members:`` model for the registry as it is now (one class per set of members)."""
+    return _members_model_of(member_specs())
 
 
-class TransformerParams(TorchParams):
-    d_model: Annotated[int, TuneRange(choices=(16, 32, 64))] = Field(32, description="Token width.")
-    heads: Annotated[int, TuneRange(choices=(2, 4))] = Field(4, description="Attention heads (must divide d_model).")
-    layers: Annotated[int, TuneRange(1, 4)] = Field(2, description="Encoder layers.")
-    ff: Annotated[int, TuneRange(choices=(32, 64, 128))] = Field(64, description="Feed-forward width.")
+#: ``members:`` for the built-in members (what configs/training.yaml and docs/configuration.md describe).
+MembersConfig = members_config_model()
 
 
-class MembersConfig(_Strict):
-    xgboost: XGBoostParams = Field(default_factory=XGBoostParams)
-    lstm: LSTMParams = Field(default_factory=LSTMParams)
-    transformer: TransformerParams = Field(default_factory=TransformerParams)
+def _known_member(name: str) -> str:
+    if name not in member_names():
+        raise ValueError(f"unknown member '{name}' (known: {', '.join(member_names())})")
+    return name
 
 
-class ScalingSpec(_Strict):
-    workers: int = Field(2, ge=1, description="Ray Train workers per member fit.")
-    use_gpu: Literal["auto", "true", "false"] = Field("auto", description="auto: GPU when the cluster has one.")
-    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each Train worker reserves (fractional inside Tune trials).")
-    max_failures: int = Field(2, ge=0, description="Worker-group restarts from the last checkpoint before a fit fails.")
-    storage_path: str | None = Field(None, description="Where Ray Train keeps checkpoints (None: <data_dir>/ray_results).")
-    test_fail_at_epoch: int | None = Field(None, description="TEST ONLY: the first attempt of a torch fit crashes at this epoch, to prove resume.")
+MemberName = Annotated[str, AfterValidator(_known_member)]
 
 
 class TrainConfig(_Strict):
     """Everything a training run needs besides settings and the data."""
 
-    models: list[Literal["xgboost", "lstm", "transformer"]] = Field(["xgboost", "lstm", "transformer"], description="Members to train.")
+    models: list[MemberName] = Field(default_factory=lambda: list(member_names()), description="Members to train.")
     horizon_days: int = Field(1, ge=1, le=7, description="Forecast horizon in days (steps follow the series resolution).")
     global_model: bool = Field(True, description="One model over all cities (city as feature); False fits one per city.")
     seed: int = Field(7, description="Random seed of every member.")
     features: FeatureConfig = Field(default_factory=FeatureConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    members: MembersConfig = Field(default_factory=MembersConfig)
+    members: SerializeAsAny[MembersConfig] = Field(default_factory=lambda: members_config_model()())
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
     ensemble_horizon_bands: int = Field(1, ge=1, le=8, description="Separate ensemble weights per band of horizon steps (1: one set per city).")
+
+    @field_validator("members", mode="wrap")
+    @classmethod
+    def _members_of_the_registry(cls, value: Any, handler: Any) -> BaseModel:
+        # The model of the members registered now (a run-time member too), not only the built-in ones.
+        model = members_config_model()
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        return model.model_validate(value if value is not None else {})
+
+    def member_params(self, name: str) -> dict[str, Any]:
+        """Member ``name``'s hyperparameters as a plain dict, every default filled."""
+        return getattr(self.members, name).model_dump()
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -164,16 +140,3 @@ def load_train_config(path: Path | None = None, *, base: Path | None = None) -> 
         raw = _merge(raw, _read_yaml(Path(path)))
         source = str(path)
     return parse_config(raw, source)
-
-
-def tune_ranges(model: type[BaseModel]) -> dict[str, TuneRange]:
-    """The declared search range of every tunable field of a params model."""
-    ranges: dict[str, TuneRange] = {}
-    for name, info in model.model_fields.items():
-        for meta in info.metadata:
-            if isinstance(meta, TuneRange):
-                ranges[name] = meta
-    return ranges
-
-
-PARAMS_MODELS: dict[str, type[BaseModel]] = {"xgboost": XGBoostParams, "lstm": LSTMParams, "transformer": TransformerParams}

@@ -42,6 +42,10 @@ class TrainingData:
     def horizon(self) -> int:
         return self.preprocessor.horizon
 
+    @property
+    def n_cities(self) -> int:
+        return len(self.preprocessor.city_index)
+
     def subset(self, city: str) -> "TrainingData":
         """The same data restricted to one city (per-city models)."""
 

@@ -36,7 +36,7 @@ def build_forecast_input(
     settings: PlatformSettings, city: str, start: pd.Timestamp, horizon: int, *, bundle_or_preprocessor,
     weather_override: pd.DataFrame | None = None, store=None,
 ) -> ForecastInput:
-    """The input for one forecast; the weather source chosen is recorded in ``inp.weather.attrs['notes']``."""
+    """The input for one forecast; the weather source chosen is recorded in ``inp.notes``."""
     from data.stores import open_store
 
     store = store or open_store(settings)
@@ -62,5 +62,5 @@ def build_forecast_input(
             horizon_weather = past_weather.iloc[0:0]
     weather = pd.concat([f for f in (past_weather, horizon_weather) if f is not None and not f.empty], ignore_index=True) \
         if not (past_weather.empty and horizon_weather.empty) else past_weather
-    weather.attrs["notes"] = notes
-    return ForecastInput(city=city, start=start, horizon=horizon, resolution_minutes=resolution, history=history, weather=weather)
+    return ForecastInput(city=city, start=start, horizon=horizon, resolution_minutes=resolution, history=history,
+                         weather=weather, notes=notes)

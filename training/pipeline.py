@@ -95,7 +95,7 @@ def train(
     for name in config.models:
         log(f"[stage] training {name} ({'Ray Train' if distributed else 'in-process'})")
         try:
-            outcome = fit(name, getattr(config.members, name).model_dump(), data, scaling=config.scaling,
+            outcome = fit(name, config.member_params(name), data, scaling=config.scaling,
                           distributed=distributed, run_dir=run_dir, seed=config.seed, log=log)
         except Exception as error:  # one failed member must not lose the others' work
             failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"

@@ -21,7 +21,7 @@ import pandas as pd
 from data.catalogue import City
 from data.errors import NotFoundError, PlatformError
 from training.api import ForecastInput
-from training.config import FeatureConfig
+from training.features.config import FeatureConfig
 from training.features.grid import COVARIATES, HIST_FEATURES, Samples, build_grid, cut_samples, future_feature_names, regular_grid
 from training.features.weather import align_weather
 
@@ -141,7 +141,7 @@ class LoadPreprocessor:
         if history is not None and not history.empty:
             history = history[pd.to_datetime(history["ts"], utc=True) < start]
         weather, notes = self._fill_weather(inp.weather, window_start, start, end, inp.city)
-        notes = [*getattr(inp.weather, "attrs", {}).get("notes", []), *notes]
+        notes = [*inp.notes, *notes]
         grid = self.city_grid(inp.city, history, weather, window_start, end)
         origin = int(np.searchsorted(grid.ts, start))
         samples = self.samples_at(grid, np.array([origin]))

@@ -11,7 +11,8 @@ import pandas as pd
 from data.catalogue import load_catalogue
 from data.settings import PlatformSettings
 from training.assemble import assemble_bundle
-from training.config import ScalingSpec, TrainConfig
+from training.config import TrainConfig
+from training.scaling import ScalingSpec
 from training.data_prep import prepare_training_data
 from training.fitting import fit_member
 
@@ -56,7 +57,7 @@ def build_tiny_bundle(settings: PlatformSettings, out: Path, codes: list[str], s
     data = prepare_training_data(settings, config, codes, None, parallel=False)
     quiet = lambda line: None  # noqa: E731
     members = {
-        name: fit_member(name, getattr(config.members, name).model_dump(), data, scaling=ScalingSpec(use_gpu="false"),
+        name: fit_member(name, config.member_params(name), data, scaling=ScalingSpec(use_gpu="false"),
                          distributed=False, log=quiet).member
         for name in config.models
     }

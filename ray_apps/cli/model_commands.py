@@ -72,9 +72,12 @@ def promote_model(
     as_json: bool = JsonOption,
 ) -> None:
     """Promote a version; refused unless it beats each city's production on a window neither trained on."""
+    from training.backtest.promotion import BacktestCheck
     from training.registry import open_registry
 
-    result = open_registry(get_settings()).promote(version, force=force)
+    settings = get_settings()
+    registry = open_registry(settings)
+    result = registry.promote(version, force=force, check=BacktestCheck(settings, registry))
     if as_json:
         print_json(result)
         return

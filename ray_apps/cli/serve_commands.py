@@ -20,7 +20,7 @@ def serve_command(
     port: Optional[int] = typer.Option(None, "--port", help="HTTP port (default: settings serve.port)."),
 ) -> None:
     """Start the forecast service on local Ray (or settings.ray_address) until Ctrl-C."""
-    from serving.runner import run_service
+    from ray_apps.serve_runner import run_service
 
     raise typer.Exit(run_service(get_settings(), port=port, say=console.print))
 
@@ -122,7 +122,7 @@ def keys_revoke(key_id: str = typer.Argument(..., help="Key id (from `efp keys l
 def demo_serve(settings: Any, options: Any, out: Console) -> int:
     """The demo's last stage: serve, print and plot tomorrow's forecast, keep serving unless told to exit."""
     from serving.client import request_forecast
-    from serving.runner import run_service
+    from ray_apps.serve_runner import run_service
 
     def forecast(url: str) -> None:
         body = request_forecast(url, options.forecast_city)

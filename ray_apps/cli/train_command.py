@@ -27,34 +27,28 @@ def train_command(
     until: Optional[str] = typer.Option(None, "--until", help="Use data up to and including this date (YYYY-MM-DD)."),
     models: Optional[str] = typer.Option(None, "--models", help="Members to train, e.g. xgboost,lstm,transformer."),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Ray Train workers per member."),
-    use_gpu: UseGpu = typer.Option(UseGpu.auto, "--use-gpu", help="auto: GPU when the cluster has one."),
+    use_gpu: Optional[UseGpu] = typer.Option(None, "--use-gpu", help="auto: GPU when the cluster has one (default: the YAML's scaling.use_gpu)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML merged over configs/training.yaml (e.g. Tune's best)."),
     local: bool = typer.Option(False, "--local", help="Fit in this process without Ray Train."),
     json_output: bool = JsonOption,
 ) -> None:
     """Train XGBoost, LSTM and Transformer members, fit the ensemble, evaluate and register."""
-    _run(cities, until, models, workers, use_gpu.value, config, local, json_output)
+    _run(cities, until, models, workers, use_gpu.value if use_gpu else None, config, local, json_output)
 
 
 @reports_errors
 def _run(cities, until, models, workers, use_gpu, config, local, json_output) -> None:
-    from data.settings import get_settings
-    from training.config import TrainingConfigError, load_train_config
-    from training.pipeline import train
+    from ray_apps.train import TrainOptions, run_training
+    from training.config import TrainingConfigError
 
-    settings = get_settings()
     try:
         until_date = dt.date.fromisoformat(until) if until else None
     except ValueError:
         raise TrainingConfigError(f"--until: expected YYYY-MM-DD, got {until!r}") from None
-    train_config = load_train_config(config)
-    if not local:
-        from ray_apps.runtime import init_ray
-
-        init_ray(settings)
+    options = TrainOptions(config=config, cities=_split(cities), until=until_date, models=_split(models), workers=workers,
+                           use_gpu=use_gpu, local=local)
     log = (lambda line: err_console.print(line, highlight=False)) if json_output else (lambda line: console.print(line, highlight=False))
-    report = train(settings, train_config, cities=_split(cities), until=until_date, models=_split(models), workers=workers,
-                   use_gpu=use_gpu, distributed=not local, log=log)
+    report = run_training(options, log)
     if json_output:
         print_json(report)
         return

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from data.errors import ConflictError, NotFoundError
 from data.settings import PlatformSettings
 from training.backtest import BacktestError, run_backtest
+from training.backtest.promotion import BacktestCheck
 from training.bundle import load_bundle
 from training.metrics import METRIC_NAMES
 from training.registry import ModelRegistry, VersionInfo, open_registry
@@ -98,14 +99,15 @@ def test_promotion_needs_a_better_backtest_unless_forced(tiny_trained, tiny_sett
     unseen_from = tiny_trained.data_end.to_pydatetime() - timedelta(days=7)
     first = register_tiny(registry, tiny_trained, unseen_from)
     same = register_tiny(registry, tiny_trained, unseen_from)
-    registry.promote(first)
+    gate = BacktestCheck(tiny_settings, registry)
+    registry.promote(first, check=gate)
     # The same model again cannot beat production on the unseen window: a tie is refused.
     with pytest.raises(ConflictError, match=rf"does not beat production {first} for DEL: ensemble mape .* on 2024-"):
-        registry.promote(same)
+        registry.promote(same, check=gate)
     assert registry.production("DEL").version == first
     late = register_tiny(registry, tiny_trained, tiny_trained.data_end.to_pydatetime())
     with pytest.raises(ConflictError, match="only 0 day"):
-        registry.promote(late)  # trained on everything: no window it has not seen
+        registry.promote(late, check=gate)  # trained on everything: no window it has not seen
     result = registry.promote(same, force=True)
     assert result.forced and registry.production("MUM").version == same
     assert [r.to_version for r in registry.rollback()] == [first, first]

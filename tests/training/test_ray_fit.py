@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from data.catalogue import load_catalogue
 from data.settings import load_settings
-from training.config import ScalingSpec, TrainConfig
+from training.config import TrainConfig
+from training.scaling import ScalingSpec
 from training.data_prep import build_training_data
 from training.fitting import fit_member
 from training.synthetic_frames import synthetic_frames
@@ -36,7 +38,7 @@ def tiny_data():
 @pytest.mark.parametrize("name", ["xgboost", "lstm"])
 def test_member_fits_on_ray_train(ray_cluster, tiny_data, tmp_path, name):
     lines: list[str] = []
-    outcome = fit_member(name, getattr(CONFIG.members, name).model_dump(), tiny_data,
+    outcome = fit_member(name, CONFIG.member_params(name), tiny_data,
                          scaling=ScalingSpec(workers=2, cpus_per_worker=0.5, use_gpu="auto", max_failures=0),
                          run_dir=tmp_path, log=lines.append)
     assert np.isfinite(outcome.validation_pinball) and outcome.history
@@ -45,11 +47,23 @@ def test_member_fits_on_ray_train(ray_cluster, tiny_data, tmp_path, name):
     assert forecast.shape == (len(tiny_data.test), 96, 3) and (np.diff(forecast, axis=2) >= 0).all()
 
 
+class FailOnceAt:
+    """Epoch hook: the first attempt's worker dies at ``epoch``; a marker file on shared disk remembers it."""
+
+    def __init__(self, epoch: int, marker: Path) -> None:
+        self.epoch, self.marker = epoch, marker
+
+    def __call__(self, epoch: int) -> None:
+        if epoch == self.epoch and not self.marker.exists():
+            self.marker.write_text(f"failed at epoch {epoch}\n")
+            raise RuntimeError(f"injected failure at epoch {epoch}")
+
+
 def test_transformer_resumes_from_last_checkpoint_after_a_worker_failure(ray_cluster, tiny_data, tmp_path):
-    scaling = ScalingSpec(workers=2, cpus_per_worker=0.5, use_gpu="false", max_failures=1, test_fail_at_epoch=2)
+    scaling = ScalingSpec(workers=2, cpus_per_worker=0.5, use_gpu="false", max_failures=1)
     lines: list[str] = []
-    outcome = fit_member("transformer", CONFIG.members.transformer.model_dump(), tiny_data, scaling=scaling,
-                         run_dir=tmp_path, log=lines.append)
+    outcome = fit_member("transformer", CONFIG.member_params("transformer"), tiny_data, scaling=scaling,
+                         run_dir=tmp_path, log=lines.append, epoch_hook=FailOnceAt(2, tmp_path / "injected_failure"))
     epochs = [entry["epoch"] for entry in outcome.history]
     assert epochs == [0, 1, 2]  # every epoch once: epochs 0-1 from the first attempt, 2 after the restart
     assert outcome.history[-1]["resumed_from"] == 2 and outcome.history[0]["resumed_from"] == 0

@@ -62,16 +62,17 @@ def test_short_sweep_writes_a_best_config_that_training_accepts(
 
 
 def test_shipped_search_spaces_name_real_hyperparameters() -> None:
-    from training.config import PARAMS_MODELS, tune_ranges
+    from training.members.params import tune_ranges
+    from training.members.registry import get_member
 
     for model in ("xgboost", "lstm", "transformer"):
         space = load_space(model)
         assert space.param_space() and space.model == model
     # "declared" reads the range off the params model instead of writing it twice.
-    eta, declared = load_space("xgboost").params["eta"], tune_ranges(PARAMS_MODELS["xgboost"])["eta"]
+    eta, declared = load_space("xgboost").params["eta"], tune_ranges(get_member("xgboost").params)["eta"]
     assert (eta.type, eta.low, eta.high, eta.log) == ("float", declared.low, declared.high, declared.log)
     assert load_space("xgboost").params["max_depth"].type == "int"
-    assert load_space("lstm").params["hidden"].values == list(tune_ranges(PARAMS_MODELS["lstm"])["hidden"].choices)
+    assert load_space("lstm").params["hidden"].values == list(tune_ranges(get_member("lstm").params)["hidden"].choices)
 
 
 def test_a_misspelt_hyperparameter_is_refused(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def forecast_days(
         inp = build_forecast_input(settings, city, origin, horizon, bundle_or_preprocessor=bundle, store=store)
         result = bundle.forecast(inp)
         members = {k: np.asarray(v) for k, v in result.member_forecasts.items()}
-        used_forecasts = NOTE_FORECAST in inp.weather.attrs.get("notes", [])
+        used_forecasts = NOTE_FORECAST in inp.notes
         out.append(DayForecast({"ensemble": np.asarray(result.quantiles), **members}, used_forecasts))
         if on_day:
             on_day(len(out), len(origins))

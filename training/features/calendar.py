@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from data.catalogue import City
-from training.config import FeatureConfig
+from training.features.config import FeatureConfig
 
 CALENDAR_FEATURES = (
     "tod_sin", "tod_cos", "block_of_day", "dow", "dow_sin", "dow_cos", "weekend",

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from data.catalogue import City
-from training.config import FeatureConfig
+from training.features.config import FeatureConfig
 from training.features.calendar import CALENDAR_FEATURES, calendar_features
 from training.features.weather import WEATHER_FEATURES, align_weather, weather_features
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data.schema import WEATHER_VALUES
-from training.config import FeatureConfig
+from training.features.config import FeatureConfig
 
 WEATHER_FEATURES = (
     "temperature_c", "relative_humidity_pct", "apparent_temperature_c", "cooling_degree_h", "heating_degree_h",

@@ -21,3 +21,10 @@ def pinball(pred: np.ndarray, y: np.ndarray, mask: np.ndarray, quantiles=(0.1, 0
     loss = np.maximum(q * diff, (q - 1) * diff)
     loss = np.where(mask[..., None], loss, 0.0)
     return float(loss.sum() / max(mask.sum() * len(q), 1))
+
+
+def scaled_pinball(member, samples: Samples) -> float:
+    """Validation pinball of a member in scaled units (MW / city scale), comparable across cities and members."""
+    pred = member.predict_samples(samples) / samples.scale[:, None, None]
+    truth = (samples.y + samples.level[:, None])
+    return pinball(pred, np.nan_to_num(truth), samples.ymask)

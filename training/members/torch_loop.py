@@ -4,8 +4,8 @@ The loop does not know which: a ``Session`` hands it the device, wraps model and
 loader (DDP under Ray Train), reports each epoch (with a checkpoint under Ray Train) and
 returns the state to resume from. Early stopping reads the validation pinball, which
 every worker computes on the full (small) validation window, so all ranks stop together.
-A checkpoint is written every epoch; after a worker dies Ray Train restarts the group and
-``resume_state`` picks up at the next epoch.
+Under Ray Train (``RaySession``) a checkpoint is written every epoch; after a worker dies
+Ray Train restarts the group and ``resume_state`` picks up at the next epoch.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from training.members.torch_nets import build_net, pinball_loss
+from training.members.torch_nets import pinball_loss
+
+STATE_FILE = "state.pt"
 
 
 class Session(Protocol):
@@ -50,10 +52,10 @@ class LocalSession:
 
     def report(self, metrics, state):
         self.last_state = state
-        self.log(_line(metrics))
+        self.log(progress_line(metrics))
 
 
-def _line(metrics: dict) -> str:
+def progress_line(metrics: dict) -> str:
     return (f"[{metrics['member']}] epoch {metrics['epoch'] + 1}: train pinball {metrics['train_loss']:.4f} "
             f"validation pinball {metrics['val_loss']:.4f} ({metrics['samples_per_s']:.0f} samples/s)")
 
@@ -78,12 +80,16 @@ def _evaluate(model: torch.nn.Module, arrays: dict, device: torch.device, amp: b
 
 
 def train_sequence_member(config: dict[str, Any], train: dict, val: dict, session: Session) -> dict:
-    """Train and return {"state_dict", "history", "best_val"}; ``config``: name, params, arch, seed, fail_at_epoch, marker."""
+    """Train and return {"state_dict", "history", "best_val"}.
+
+    ``config``: name, net (the network class, built as ``net(**arch)``), arch, params, seed, and
+    optionally epoch_hook (called with each epoch's index before it runs; tests inject faults with it).
+    """
     params = config["params"]
     torch.manual_seed(config["seed"])
     device = session.device
     amp = device.type == "cuda"
-    net = build_net(config["name"], config["arch"])
+    net = config["net"](**config["arch"])
     model = session.wrap_model(net)
     raw_model = model.module if hasattr(model, "module") else model
     optimiser = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
@@ -99,7 +105,8 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
     for epoch in range(first_epoch, params["epochs"]):
         if bad_epochs >= params["patience"]:
             break
-        _maybe_inject_failure(config, epoch)
+        if config.get("epoch_hook") is not None:
+            config["epoch_hook"](epoch)
         if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
             loader.sampler.set_epoch(epoch)
         started, seen, running = time.perf_counter(), 0, 0.0
@@ -131,13 +138,44 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
     return {"state_dict": {k: v.detach().cpu() for k, v in final.items()}, "history": history, "best_val": best_val}
 
 
-def _maybe_inject_failure(config: dict, epoch: int) -> None:
-    """Test-only fault injection: the first attempt dies at ``fail_at_epoch`` (a marker file remembers it)."""
-    if config.get("fail_at_epoch") is None or epoch != config["fail_at_epoch"] or not config.get("marker"):
-        return
-    marker = Path(config["marker"])
-    if marker.exists():
-        return
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.write_text(f"failed at epoch {epoch}\n")
-    raise RuntimeError(f"injected failure at epoch {epoch} (scaling.test_fail_at_epoch)")
+class RaySession:
+    """The loop's session on a Ray Train worker: DDP, a checkpoint every epoch, resume."""
+
+    def __init__(self) -> None:
+        import ray.train
+        import ray.train.torch
+
+        self.device = ray.train.torch.get_device()
+        self.rank = ray.train.get_context().get_world_rank()
+
+    def wrap_model(self, model):
+        import ray.train.torch
+
+        return ray.train.torch.prepare_model(model)
+
+    def wrap_loader(self, loader):
+        import ray.train.torch
+
+        return ray.train.torch.prepare_data_loader(loader)
+
+    def resume_state(self):
+        import ray.train
+
+        checkpoint = ray.train.get_checkpoint()
+        if checkpoint is None:
+            return None
+        with checkpoint.as_directory() as folder:
+            return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+
+    def report(self, metrics, state):
+        import tempfile
+
+        import ray.train
+
+        with tempfile.TemporaryDirectory() as folder:
+            checkpoint = None
+            if self.rank == 0:
+                torch.save(state, Path(folder) / STATE_FILE)
+                checkpoint = ray.train.Checkpoint.from_directory(folder)
+                print(progress_line(metrics), flush=True)
+            ray.train.report({k: v for k, v in metrics.items() if k != "member"}, checkpoint=checkpoint)

@@ -1,16 +1,30 @@
-"""LSTM and Transformer members: a network plus the input normalisation it was fitted with."""
+"""Sequence members (LSTM, Transformer): a network plus the input normalisation it was
+fitted with, and the two fits every sequence member shares.
+
+A sequence member module gives ``torch_member_spec`` its name, params model, network
+class and ``arch`` function; fitting (in-process or DDP on Ray Train), saving and loading
+are the same for all of them.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel
 
 from training.features.grid import BASE_INDEX, Samples
-from training.members.common import to_mw
-from training.members.torch_nets import build_net
+from training.members.common import scaled_pinball, to_mw
+from training.members.spec import FitContext, FitData, FitOutcome, MemberSpec
+from training.members.torch_loop import STATE_FILE, LocalSession, RaySession, progress_line, train_sequence_member
+
+#: The arch dict of a member from its params and the data (layer sizes, sequence lengths).
+ArchFunction = Callable[[dict[str, Any], FitData], dict[str, Any]]
 
 
 class Normaliser:
@@ -38,14 +52,20 @@ class Normaliser:
         return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
 
-class TorchMember:
-    """Implements ``training.api.Member`` for the LSTM and the Transformer."""
+def common_arch(params: dict[str, Any], data: FitData) -> dict[str, Any]:
+    """Input sizes every sequence network takes, plus the shared regularisation settings."""
+    return {"n_future": data.train.future.shape[2] - 1, "n_hist": data.train.hist.shape[2], "n_cities": data.n_cities,
+            "dropout": params["dropout"], "city_embedding": params["city_embedding"]}
 
-    def __init__(self, name: str, arch: dict, state_dict: dict, normaliser: Normaliser) -> None:
+
+class TorchMember:
+    """Implements ``training.api.Member`` for a sequence network."""
+
+    def __init__(self, name: str, net: type[torch.nn.Module], arch: dict, state_dict: dict, normaliser: Normaliser) -> None:
         self.name = name
         self.arch = arch
         self.normaliser = normaliser
-        self.net = build_net(name, arch)
+        self.net = net(**arch)
         self.net.load_state_dict(state_dict)
         self.net.eval()
 
@@ -70,8 +90,66 @@ class TorchMember:
         (folder / "member.json").write_text(json.dumps({"arch": self.arch, "normaliser": self.normaliser.to_json()}))
 
     @classmethod
-    def load(cls, name: str, folder: Path) -> "TorchMember":
+    def load(cls, name: str, net: type[torch.nn.Module], folder: Path) -> "TorchMember":
         meta = json.loads((folder / "member.json").read_text())
         state = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
         norm = Normaliser(np.array(meta["normaliser"]["mean"]), np.array(meta["normaliser"]["std"]))
-        return cls(name, meta["arch"], state, norm)
+        return cls(name, net, meta["arch"], state, norm)
+
+
+def _loop_config(name: str, net: type[torch.nn.Module], arch: dict, params: dict[str, Any], ctx: FitContext) -> dict:
+    return {"name": name, "net": net, "params": params, "arch": arch, "seed": ctx.seed, "epoch_hook": ctx.epoch_hook}
+
+
+def fit_local(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params: dict[str, Any], data: FitData,
+              ctx: FitContext) -> FitOutcome:
+    norm = Normaliser.fit(data.train)
+    arch = arch_of(params, data)
+    use_gpu = ctx.scaling.use_gpu == "true" or (ctx.scaling.use_gpu == "auto" and torch.cuda.is_available())
+    session = LocalSession(torch.device("cuda" if use_gpu else "cpu"), ctx.log)
+    out = train_sequence_member(_loop_config(name, net, arch, params, ctx), norm.tensors(data.train),
+                                norm.tensors(data.validation), session)
+    member = TorchMember(name, net, arch, out["state_dict"], norm)
+    return FitOutcome(member, scaled_pinball(member, data.validation), out["history"])
+
+
+def _ray_worker(config: dict) -> None:
+    import ray
+
+    train, val = ray.get(config.pop("train_ref")), ray.get(config.pop("val_ref"))
+    train_sequence_member(config, train, val, RaySession())
+
+
+def fit_ray(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params: dict[str, Any], data: FitData,
+            ctx: FitContext) -> FitOutcome:
+    """DDP on Ray Train workers, a checkpoint every epoch, ``max_failures`` restarts resuming from it."""
+    import ray
+    from ray.train.torch import TorchTrainer
+
+    from training.ray_train import run_config, scaling_config
+
+    norm = Normaliser.fit(data.train)
+    arch = arch_of(params, data)
+    run, _ = run_config(name, ctx.scaling, ctx.run_dir)
+    loop_config = {**_loop_config(name, net, arch, params, ctx),
+                   "train_ref": ray.put(norm.tensors(data.train)), "val_ref": ray.put(norm.tensors(data.validation))}
+    ctx.log(f"[{name}] Ray Train: {ctx.scaling.workers} workers, {len(data.train)} training samples")
+    trainer = TorchTrainer(_ray_worker, train_loop_config=loop_config, scaling_config=scaling_config(ctx.scaling), run_config=run)
+    result = trainer.fit()
+    with result.checkpoint.as_directory() as folder:
+        state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+    for entry in state["history"]:
+        ctx.log(progress_line(entry))
+    member = TorchMember(name, net, arch, state["best_state"] or state["model"], norm)
+    return FitOutcome(member, scaled_pinball(member, data.validation), state["history"])
+
+
+def torch_member_spec(name: str, params: type[BaseModel], net: type[torch.nn.Module], arch: ArchFunction, *,
+                      deployment: str, description: str) -> MemberSpec:
+    """The spec of a sequence member: only its name, params, network and arch differ."""
+    return MemberSpec(
+        name=name, params=params, kind="tensor",
+        fit_local=partial(fit_local, name, net, arch), fit_ray=partial(fit_ray, name, net, arch),
+        load=partial(TorchMember.load, name, net), deployment=deployment,
+        progress_reports=lambda p: int(p["epochs"]) + 1, description=description,
+    )

@@ -102,8 +102,10 @@ class ModelRegistry:
         """Make ``version`` production for each of its cities.
 
         Unless ``force``, every city that already has a different production version must
-        pass ``check`` (by default the backtest comparison of ``training.backtest.promotion``);
-        one failure refuses the whole promotion with a ConflictError saying why.
+        pass ``check``, the promotion policy the caller chooses (the platform's is the
+        backtest comparison of ``training.backtest.promotion.BacktestCheck``); one failure
+        refuses the whole promotion with a ConflictError saying why. Without a check, only
+        a first promotion (or a forced one) is possible.
         """
         candidate = self.get(version)
         self.fetch(version)  # a damaged version is never promoted
@@ -115,9 +117,7 @@ class ModelRegistry:
         if not force:
             contested = [city for city in cities if city in current]
             if contested and check is None:
-                from training.backtest.promotion import BacktestCheck  # backtest builds on the registry
-
-                check = BacktestCheck(self.settings, self)
+                raise ValueError(f"promoting {version} over production for {', '.join(contested)} needs a promotion check")
             for city in contested:
                 result = check(candidate, self.get(current[city]), city)
                 checks.append(result)

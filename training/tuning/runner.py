@@ -21,6 +21,7 @@ from data.errors import PlatformError
 from data.settings import PlatformSettings
 from training.config import TrainConfig, load_train_config
 from training.data_prep import TrainingData, prepare_training_data
+from training.members.registry import member_names
 from training.tuning.space import TuneSpace, load_space
 from training.tuning.trainable import METRIC, run_trial
 
@@ -85,8 +86,8 @@ def run_tune(
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    if model not in ("xgboost", "lstm", "transformer"):
-        raise TuneError(f"--model must be xgboost, lstm or transformer, not '{model}'")
+    if model not in member_names():
+        raise TuneError(f"--model must be one of {', '.join(member_names())}, not '{model}'")
     space = load_space(model, space_file)
     config = base_config or load_train_config()
     if data is None:
@@ -101,7 +102,7 @@ def run_tune(
     cluster_cpus = float(ray.cluster_resources().get("CPU", 1.0))
     cpus = min(space.cpus_per_trial, cluster_cpus)
     concurrent = max(1, int(cluster_cpus // cpus))
-    base_params = {**getattr(config.members, model).model_dump(), **space.fixed}
+    base_params = {**config.member_params(model), **space.fixed}
     log(f"tuning {model}: {samples} trials, {cpus:g} CPUs each, {concurrent} at a time, ASHA max {space.max_reports(base_params)} reports")
 
     trainable = tune.with_resources(

@@ -7,16 +7,16 @@ trial's values are later validated by the same model when ``efp train --config``
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from data.errors import PlatformError, describe_validation_error
 from data.settings import REPO_ROOT
-from training.config import PARAMS_MODELS, tune_ranges
+from training.members.params import tune_ranges
+from training.members.registry import get_member, member_names
 
 TUNE_DIR = REPO_ROOT / "configs" / "tune"
 
@@ -66,13 +66,20 @@ class AshaSpec(BaseModel):
 
 def declared_dimension(model: str, name: str) -> dict[str, Any]:
     """The range declared beside the hyperparameter in ``training.config`` (``TuneRange``)."""
-    declared = tune_ranges(PARAMS_MODELS[model]).get(name)
+    params_model = get_member(model).params
+    declared = tune_ranges(params_model).get(name)
     if declared is None:
         raise ValueError(f"'{name}' has no declared tuning range on {model}; give type/low/high")
     if declared.choices is not None:
         return {"type": "choice", "values": list(declared.choices)}
-    kind = "int" if PARAMS_MODELS[model].model_fields[name].annotation is int else "float"
+    kind = "int" if params_model.model_fields[name].annotation is int else "float"
     return {"type": kind, "low": declared.low, "high": declared.high, "log": declared.log}
+
+
+def _registered_member(name: str) -> str:
+    if name not in member_names():
+        raise ValueError(f"unknown member '{name}' (known: {', '.join(member_names())})")
+    return name
 
 
 class TuneSpace(BaseModel):
@@ -80,7 +87,7 @@ class TuneSpace(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal["xgboost", "lstm", "transformer"]
+    model: Annotated[str, AfterValidator(_registered_member)]
     params: dict[str, Dimension] = Field(min_length=1)
     fixed: dict[str, Any] = Field(default_factory=dict)
     asha: AshaSpec = Field(default_factory=AshaSpec)
@@ -89,10 +96,10 @@ class TuneSpace(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _expand_declared(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and raw.get("model") in PARAMS_MODELS and isinstance(raw.get("params"), dict):
+        if isinstance(raw, dict) and raw.get("model") in member_names() and isinstance(raw.get("params"), dict):
             params = {}
             for name, spec in raw["params"].items():
-                if spec == "declared" and name not in PARAMS_MODELS[raw["model"]].model_fields:
+                if spec == "declared" and name not in get_member(raw["model"]).params.model_fields:
                     params[name] = spec  # reported as unknown below
                 else:
                     params[name] = declared_dimension(raw["model"], name) if spec == "declared" else spec
@@ -101,7 +108,7 @@ class TuneSpace(BaseModel):
 
     @model_validator(mode="after")
     def _known_fields(self) -> "TuneSpace":
-        fields = PARAMS_MODELS[self.model].model_fields
+        fields = get_member(self.model).params.model_fields
         for key in [*self.params, *self.fixed]:
             if key not in fields:
                 raise ValueError(f"'{key}' is not a {self.model} hyperparameter (known: {', '.join(fields)})")
@@ -111,13 +118,9 @@ class TuneSpace(BaseModel):
         return {name: dim.to_tune() for name, dim in self.params.items()}
 
     def max_reports(self, defaults: dict[str, Any]) -> int:
-        """Most reports one trial can make (ASHA's max_t): epochs, or rounds / report_every, plus the final one."""
-        def value(name: str) -> float:
-            return self.params[name].upper() if name in self.params else float(self.fixed.get(name, defaults[name]))
-
-        if self.model == "xgboost":
-            return math.ceil(value("num_boost_round") / value("report_every")) + 1
-        return int(value("epochs")) + 1
+        """Most reports one trial can make (ASHA's max_t), read off the member's spec at the space's upper ends."""
+        largest = {**defaults, **self.fixed, **{name: dim.upper() for name, dim in self.params.items()}}
+        return int(get_member(self.model).progress_reports(largest))
 
 
 def load_space(model: str, path: Path | None = None) -> TuneSpace:

@@ -14,7 +14,7 @@ import math
 import re
 from typing import Any
 
-from training.config import ScalingSpec
+from training.scaling import ScalingSpec
 from training.data_prep import TrainingData
 from training.fitting import fit_member
 

@@ -10,28 +10,31 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import OrderedDict
-from typing import Any
+from pathlib import Path
 
 from data.settings import PlatformSettings
 from serving.schemas import ModelOut
+from training.api import ModelBundle
+from training.backtest.promotion import BacktestCheck
+from training.bundle import load_bundle
+from training.registry import ModelRegistry, ModelVersion, PromotionCheck, PromotionResult, open_registry
 
 
 class ModelDirectory:
     """Thread-safe, cached view of ``training.registry`` for one replica."""
 
     def __init__(self, settings: PlatformSettings) -> None:
-        from training.registry import open_registry
-
-        self._registry = open_registry(settings)
-        self._resolved: dict[tuple[str, str | None], Any] = {}
+        self._settings = settings
+        self._registry: ModelRegistry = open_registry(settings)
+        self._resolved: dict[tuple[str, str | None], ModelVersion] = {}
         self._lock = threading.Lock()
         self.token: str | None = None
 
-    def cached(self, city: str, version: str | None) -> Any:
+    def cached(self, city: str, version: str | None) -> ModelVersion | None:
         """The resolution already made for this city and version since the last token change, else None."""
         return self._resolved.get((city, version))
 
-    def resolve(self, city: str, version: str | None) -> Any:
+    def resolve(self, city: str, version: str | None) -> ModelVersion:
         """ModelVersion answering ``city`` (NotFoundError when none, or the version does not cover it)."""
         key = (city, version)
         with self._lock:
@@ -63,10 +66,11 @@ class ModelDirectory:
             for v in self._registry.list_versions()
         ]
 
-    def promote(self, version: str, *, force: bool) -> Any:
-        return self._registry.promote(version, force=force)
+    def promote(self, version: str, *, force: bool, check: PromotionCheck | None = None) -> PromotionResult:
+        """Promote under ``check``, by default the backtest gate every promotion path uses."""
+        return self._registry.promote(version, force=force, check=check or BacktestCheck(self._settings, self._registry))
 
-    def fetch(self, version: str) -> Any:
+    def fetch(self, version: str) -> Path:
         return self._registry.fetch(version)
 
 
@@ -77,12 +81,10 @@ class BundleCache:
         self._settings = settings
         self._directory = directory
         self._size = size
-        self._bundles: OrderedDict[str, Any] = OrderedDict()
+        self._bundles: OrderedDict[str, ModelBundle] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, version: str) -> Any:
-        from training.bundle import load_bundle
-
+    def get(self, version: str) -> ModelBundle:
         with self._lock:
             if version in self._bundles:
                 self._bundles.move_to_end(version)
@@ -95,5 +97,5 @@ class BundleCache:
                 self._bundles.popitem(last=False)
             return bundle
 
-    async def aget(self, version: str) -> Any:
+    async def aget(self, version: str) -> ModelBundle:
         return await asyncio.to_thread(self.get, version)

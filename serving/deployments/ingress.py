@@ -1,4 +1,4 @@
-"""The HTTP ingress deployment: the FastAPI app of serving/api.py over the Serve graph.
+"""The HTTP ingress deployment: the FastAPI app of ``serving.api`` over the Serve graph.
 
 ``@serve.ingress()`` without an app defers building it to ``__serve_build_asgi_app__``,
 which runs after ``__init__`` in the replica: the app is built around this replica's
@@ -14,19 +14,18 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from serving.api import create_api
-from serving.deployments import replica_settings
-from serving.graph_engine import ServeEngine
+from serving.deployments.replica import replica_settings
+from serving.engines.serve import ServeEngine
 from serving.wiring import build_state
 
 
 @serve.deployment
 @serve.ingress()
 class Ingress:
-    def __init__(self, preprocessor: DeploymentHandle, xgboost: DeploymentHandle, lstm: DeploymentHandle,
-                 transformer: DeploymentHandle, ensemble: DeploymentHandle, settings: dict[str, Any],
-                 reload_poll_s: float = 0.5) -> None:
+    def __init__(self, preprocessor: DeploymentHandle, members: dict[str, DeploymentHandle], ensemble: DeploymentHandle,
+                 settings: dict[str, Any], reload_poll_s: float) -> None:
+        """``members``: member name -> its deployment, one per registered member."""
         platform = replica_settings(settings)
-        members = {"xgboost": xgboost, "lstm": lstm, "transformer": transformer}
         engine = ServeEngine(preprocessor, members, ensemble, member_timeout_s=platform.serve.member_timeout_s)
         self._state = build_state(platform, lambda _directory: engine, reload_poll_s=reload_poll_s)
 

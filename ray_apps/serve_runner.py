@@ -2,13 +2,13 @@
 and the demo all come through here.
 
 It joins ``settings.ray_address`` (or ``RAY_ADDRESS``) when given, else starts a local Ray
-of its own; on Ctrl-C or SIGTERM it deletes the app, shuts Serve down and, if it started
-Ray, shuts that down too, so nothing is left running.
+of its own (``ray_apps.runtime.init_ray``, like every entrypoint); on Ctrl-C or SIGTERM
+it deletes the app, shuts Serve down and, if it started Ray, shuts that down too, so
+nothing is left running.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -17,6 +17,7 @@ from types import FrameType
 import httpx
 
 from data.settings import PlatformSettings
+from ray_apps.runtime import init_ray
 from serving.auth import AUTH_DISABLED_WARNING
 from serving.config import DEFAULT_DEPLOYMENTS_FILE, ServeArgs
 
@@ -58,10 +59,7 @@ def run_service(settings: PlatformSettings, *, port: int | None = None, say: Say
     started_ray = False
     previous: dict[int, object] = {}
     try:
-        if not ray.is_initialized():
-            address = settings.ray_address or os.environ.get("RAY_ADDRESS") or "local"
-            ray.init(address=address, include_dashboard=False if address == "local" else None, log_to_driver=False)
-            started_ray = True
+        started_ray = init_ray(settings, log_to_driver=False)  # replicas log to files, not to this console
         # After ray.init, which installs its own SIGTERM handler: ours must win so we shut down cleanly.
         previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         port = port or settings.serve.port

@@ -2,7 +2,8 @@
 
 The Preprocessor's response goes to every member without being awaited here (Serve
 passes the object reference on); only the members' answers are awaited, each with
-``member_timeout_s``, because leaving a slow or dead member out is this engine's job.
+``member_timeout_s``, because leaving a slow or dead member out is the forecast core's
+rule (``training.forecast``): this engine is its transport.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import numpy as np
 from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from data.errors import NotFoundError, PlatformError
-from serving.engine import EngineResult, ForecastJob, NoMemberError, describe_failure, member_reports, monotone
+from serving.engines.base import ForecastJob
 from serving.features import ItemError
+from training.forecast import EnsembleForecast, MemberOutcomes, NoMemberError, describe_failure
 
 
 async def _resolve(response: DeploymentResponse) -> Any:
@@ -50,51 +51,46 @@ def _platform_cause(error: BaseException) -> PlatformError | None:
         return PlatformError(message)
 
 
+async def _answers(calls: dict[str, DeploymentResponse], timeout_s: float) -> dict[str, Any]:
+    """Each member's answer, or the exception it ended with; a timed-out call is cancelled."""
+    outcomes = await asyncio.gather(*(asyncio.wait_for(_resolve(c), timeout_s) for c in calls.values()),
+                                    return_exceptions=True)
+    for call, outcome in zip(calls.values(), outcomes):
+        if isinstance(outcome, (asyncio.TimeoutError, TimeoutError)):
+            _cancel(call)
+    return dict(zip(calls, outcomes))
+
+
 class ServeEngine:
     def __init__(self, preprocessor: DeploymentHandle, members: dict[str, DeploymentHandle], ensemble: DeploymentHandle,
                  *, member_timeout_s: float) -> None:
         self._pre, self._members, self._ensemble = preprocessor, members, ensemble
         self._timeout = member_timeout_s
 
-    async def run(self, job: ForecastJob) -> EngineResult:
+    async def run(self, job: ForecastJob) -> EnsembleForecast:
         packet = self._pre.features.remote(job.version, job.city, job.start.isoformat(), job.horizon, job.weather)
         calls = {name: handle.predict.remote(packet) for name, handle in self._members.items()}
-        await self._features_ready(packet)  # the members already have the reference; this only starts their clock
-        outcomes = await asyncio.gather(
-            *(asyncio.wait_for(_resolve(call), self._timeout) for call in calls.values()), return_exceptions=True
-        )
-        predictions: dict[str, np.ndarray] = {}
-        failures: dict[str, str] = {}
-        present: list[str] = []
-        for (name, call), outcome in zip(calls.items(), outcomes):
-            if isinstance(outcome, BaseException):
-                if isinstance(outcome, (asyncio.TimeoutError, TimeoutError)):
-                    _cancel(call)
-                failures[name] = describe_failure(outcome)
-                present.append(name)
-            elif outcome is not None:  # None: this version has no such member
-                predictions[name] = outcome
-                present.append(name)
-        if not predictions:
-            raise NoMemberError("no ensemble member could answer: " + "; ".join(f"{k}: {v}" for k, v in failures.items()))
-        quantiles, weights = await self._ensemble.combine.remote(job.version, job.city, predictions)
-        return EngineResult(job.timestamps(), monotone(quantiles), member_reports(present, failures, weights), bool(failures))
+        features = await self._features_ready(packet)  # the members already have the reference; this only starts their clock
+        outcomes = MemberOutcomes.collect(await _answers(calls, self._timeout))
+        outcomes.require_any(job.city)
+        quantiles, weights = await self._ensemble.combine.remote(job.version, job.city, outcomes.predictions)
+        return outcomes.finish(job.city, job.version, job.timestamps(), quantiles, weights, features.features.notes)
 
     @staticmethod
-    async def _features_ready(packet: DeploymentResponse) -> None:
+    async def _features_ready(packet: DeploymentResponse) -> Any:
         """Wait for the Preprocessor, so ``member_timeout_s`` measures the members alone; a caller's
         error there (say a horizon beyond the model's) becomes its 4xx, anything else a 503."""
         try:
-            await packet
+            return await packet
         except Exception as error:
             cause = _platform_cause(error)
             if cause is not None:
                 raise cause from None
             raise NoMemberError(f"the preprocessor could not build features: {describe_failure(error)}") from None
 
-    async def run_many(self, jobs: list[ForecastJob]) -> list[EngineResult | PlatformError]:
+    async def run_many(self, jobs: list[ForecastJob]) -> list[EnsembleForecast | PlatformError]:
         """One call per deployment for each model version in the batch, instead of one per item."""
-        out: list[EngineResult | PlatformError | None] = [None] * len(jobs)
+        out: list[EnsembleForecast | PlatformError | None] = [None] * len(jobs)
         by_version: dict[str, list[int]] = {}
         for index, job in enumerate(jobs):
             by_version.setdefault(job.version, []).append(index)
@@ -103,7 +99,7 @@ class ServeEngine:
         return [r if r is not None else NoMemberError("not computed") for r in out]
 
     async def _run_group(self, version: str, jobs: list[ForecastJob], indices: list[int],
-                         out: list[EngineResult | PlatformError | None]) -> None:
+                         out: list[EnsembleForecast | PlatformError | None]) -> None:
         specs = [(j.city, j.start.isoformat(), j.horizon, j.weather) for j in jobs]
         packets_response = self._pre.features_many.remote(version, specs)
         calls = {name: handle.predict_many.remote(packets_response) for name, handle in self._members.items()}
@@ -113,27 +109,27 @@ class ServeEngine:
             for i in indices:
                 out[i] = NoMemberError(f"the preprocessor could not build features: {describe_failure(error)}")
             return
-        timeout = self._timeout * max(1.0, len(jobs) / 16)  # a batch is many requests' work
-        outcomes = await asyncio.gather(*(asyncio.wait_for(_resolve(c), timeout) for c in calls.values()), return_exceptions=True)
-        failures = {name: describe_failure(o) for name, o in zip(calls, outcomes) if isinstance(o, BaseException)}
-        answered = {name: o for name, o in zip(calls, outcomes) if not isinstance(o, BaseException)}
-        combine_items, positions = [], []
+        answers = await _answers(calls, self._timeout * max(1.0, len(jobs) / 16))  # a batch is many requests' work
+        per_item: list[tuple[int, MemberOutcomes]] = []
         for k, (job, packet) in enumerate(zip(jobs, packets)):
             if isinstance(packet, ItemError):
                 out[indices[k]] = NotFoundError(packet.message) if packet.not_found else PlatformError(packet.message)
                 continue
-            predictions = {name: preds[k] for name, preds in answered.items() if preds[k] is not None}
-            if not predictions:
-                out[indices[k]] = NoMemberError("no ensemble member could answer: " + "; ".join(f"{n}: {r}" for n, r in failures.items()))
+            outcomes = MemberOutcomes.collect(
+                {name: answer if isinstance(answer, BaseException) else answer[k] for name, answer in answers.items()})
+            try:
+                outcomes.require_any(job.city)
+            except NoMemberError as error:
+                out[indices[k]] = error
                 continue
-            combine_items.append((job.city, predictions))
-            positions.append(k)
-        if not combine_items:
+            per_item.append((k, outcomes))
+        if not per_item:
             return
-        combined = await self._ensemble.combine_many.remote(version, combine_items)
-        present = [name for name in self._members if name in failures or any(p is not None for p in answered.get(name, []))]
-        for k, (quantiles, weights) in zip(positions, combined):
-            out[indices[k]] = EngineResult(jobs[k].timestamps(), monotone(quantiles), member_reports(present, failures, weights), bool(failures))
+        combined = await self._ensemble.combine_many.remote(
+            version, [(jobs[k].city, outcomes.predictions) for k, outcomes in per_item])
+        for (k, outcomes), (quantiles, weights) in zip(per_item, combined):
+            out[indices[k]] = outcomes.finish(jobs[k].city, version, jobs[k].timestamps(), quantiles, weights,
+                                              packets[k].features.notes)
 
     async def warm(self, version: str) -> None:
         calls = [self._pre.warm.remote(version), self._ensemble.warm.remote(version)]

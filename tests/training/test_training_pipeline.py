@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 from data.distributed import generate_and_ingest
 from data.settings import get_settings
 from training.bundle import load_bundle
-from training.config import TrainingConfigError, load_train_config, parse_config, tune_ranges, LSTMParams
+from training.config import TrainingConfigError, load_train_config, parse_config
+from training.members.lstm import LSTMParams
+from training.members.params import tune_ranges
 from training.pipeline import effective_config, train
 from training.registry import open_registry
 from training.tiny import TINY_CONFIG

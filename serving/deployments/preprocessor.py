@@ -1,0 +1,59 @@
+"""The Preprocessor deployment: one request's features (history from the store, the
+caller's weather, the version's preprocessor), kept in a per-replica LRU because
+day-ahead requests repeat."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pandas as pd
+from ray import serve
+
+from data.errors import NotFoundError, PlatformError
+from serving.deployments.replica import MODELS_PER_REPLICA, VersionedModels, replica_settings
+from serving.features import FeatureBuilder, FeaturePacket, ItemError
+from training.api import ModelBundle
+
+
+@serve.deployment
+class Preprocessor:
+    async def __init__(self, settings: dict[str, Any], feature_cache_size: int, history_cache_s: float) -> None:
+        self._settings = replica_settings(settings)
+        self._models = VersionedModels(self._settings)
+        self._features = FeatureBuilder(self._settings, feature_cache_size, history_cache_s)
+        await asyncio.to_thread(self._features.prepare)
+        await self._models.preload(self.bundle)
+
+    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+    async def bundle(self, version: str) -> ModelBundle:
+        return await asyncio.to_thread(self._models.load, version)
+
+    async def features(self, version: str, city: str, start: str, horizon: int,
+                       weather: list[dict[str, Any]] | None) -> FeaturePacket:
+        stamp = pd.Timestamp(start)
+        hit = self._features.cached(version, city, stamp, horizon, weather)
+        if hit is not None:
+            return hit
+        bundle = await self.bundle(version)
+        return await asyncio.to_thread(self._features.build, bundle, version, city, stamp, horizon, weather)
+
+    async def features_many(self, version: str, items: list[tuple[str, str, int, list[dict[str, Any]] | None]]
+                            ) -> list[FeaturePacket | ItemError]:
+        """Features of a whole batch request in one call; an item the caller got wrong becomes an ItemError."""
+        bundle = await self.bundle(version)
+
+        def build_all() -> list[FeaturePacket | ItemError]:
+            out: list[FeaturePacket | ItemError] = []
+            for city, start, horizon, weather in items:
+                try:
+                    out.append(self._features.build(bundle, version, city, pd.Timestamp(start), horizon, weather))
+                except PlatformError as error:
+                    out.append(ItemError(str(error), isinstance(error, NotFoundError)))
+            return out
+
+        return await asyncio.to_thread(build_all)
+
+    async def warm(self, version: str) -> bool:
+        await self.bundle(version)
+        return True
