@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +61,9 @@ class FailOnceAt:
 
 
 def test_transformer_resumes_from_last_checkpoint_after_a_worker_failure(ray_cluster, tiny_data, tmp_path):
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import a test module
     scaling = ScalingSpec(workers=2, cpus_per_worker=0.5, use_gpu="false", max_failures=1)
     lines: list[str] = []
     outcome = fit_member("transformer", CONFIG.member_params("transformer"), tiny_data, scaling=scaling,
