@@ -142,6 +142,11 @@ def read_yaml_mapping(path: Path, *, error: type[ConfigFileError] = ConfigFileEr
     return _parse(Path(path), error)[0]
 
 
+def yaml_line(path: Path, location: tuple[int | str, ...]) -> int | None:
+    """Line of the key at ``location`` in ``path``, for callers that validate values merged from several sources."""
+    return _problem_line(_parse(Path(path), ConfigFileError)[1], location)
+
+
 def validate_mapping(
     raw: dict[str, Any],
     model: type[Model],
