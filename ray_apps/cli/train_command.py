@@ -46,7 +46,7 @@ def _run(cities, until, models, workers, use_gpu, config, local, json_output) ->
     try:
         until_date = dt.date.fromisoformat(until) if until else None
     except ValueError:
-        raise TrainingConfigError(f"--until: expected YYYY-MM-DD, got {until!r}") from None
+        raise TrainingConfigError("--until", f"expected YYYY-MM-DD, got {until!r}") from None
     train_config = load_train_config(config)
     if not local:
         from ray_apps.runtime import init_ray
