@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     from ray import serve
 
     from serving.app import APP_NAME, build_app
-    from serving.config import ServeArgs
+    from serving.config import ServeArgs, load_deployments_config
     from serving.engine import ForecastJob, LocalEngine
     from serving.models import BundleCache, ModelDirectory
     from serving.runner import wait_ready
@@ -181,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(summarise("uncached ensemble (Serve)", concurrency,
                                       drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, concurrency, args.requests)))
             directory = ModelDirectory(settings)
-            engine = LocalEngine(settings, BundleCache(settings, directory))
+            engine = LocalEngine(settings, BundleCache(settings, directory), load_deployments_config())
             version = directory.resolve("DEL", None)
             jobs = [ForecastJob(version.version, b["city"], pd.Timestamp(b["start"]).tz_localize("Asia/Kolkata").tz_convert("UTC"), 96, 15)
                     for b in uncached_bodies]

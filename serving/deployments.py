@@ -19,6 +19,7 @@ import logging
 
 from data.settings import PlatformSettings, get_settings, load_settings
 from data.errors import NotFoundError, PlatformError
+from serving.config import Batching
 from serving.features import FeatureBuilder, FeaturePacket, ItemError
 
 #: Versions kept loaded per replica; older ones are evicted (LRU) by Serve's multiplexer.
@@ -67,7 +68,7 @@ def _one_thread_per_replica() -> None:
 
 @serve.deployment
 class Preprocessor:
-    async def __init__(self, settings: dict[str, Any], feature_cache_size: int = 512, history_cache_s: float = 300.0) -> None:
+    async def __init__(self, settings: dict[str, Any], feature_cache_size: int, history_cache_s: float) -> None:
         self._settings = replica_settings(settings)
         self._models = _VersionedModels(self._settings)
         self._features = FeatureBuilder(self._settings, feature_cache_size, history_cache_s)
@@ -112,8 +113,8 @@ class Preprocessor:
 class Member:
     """One ensemble member (xgboost, lstm or transformer), batched across requests."""
 
-    async def __init__(self, member: str, settings: dict[str, Any], max_batch_size: int = 16,
-                       batch_wait_timeout_s: float = 0.002) -> None:
+    async def __init__(self, member: str, settings: dict[str, Any], max_batch_size: int,
+                       batch_wait_timeout_s: float) -> None:
         self.member = member
         _one_thread_per_replica()
         self._models = _VersionedModels(replica_settings(settings))
@@ -129,7 +130,7 @@ class Member:
         """(horizon, 3) MW quantiles; None when this version was trained without this member."""
         return await self.predict_batch(packet)
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    @serve.batch(**Batching().model_dump())  # replaced per replica in __init__ from the deployments file
     async def predict_batch(self, packets: list[FeaturePacket]) -> list[np.ndarray | None]:
         results: list[np.ndarray | None] = [None] * len(packets)
         for version in {p.version for p in packets}:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from data.errors import PlatformError
 from data.settings import PlatformSettings
+from serving.config import DeploymentsConfig
 from serving.features import FeatureBuilder
 from serving.models import BundleCache
 from serving.schemas import MemberReport
@@ -85,10 +86,10 @@ def monotone(quantiles: np.ndarray) -> np.ndarray:
 class LocalEngine:
     """The whole ensemble in this process (no Serve hops)."""
 
-    def __init__(self, settings: PlatformSettings, bundles: BundleCache, *, feature_cache_size: int = 512) -> None:
+    def __init__(self, settings: PlatformSettings, bundles: BundleCache, deployments: DeploymentsConfig) -> None:
         self._settings = settings
         self._bundles = bundles
-        self._features = FeatureBuilder(settings, feature_cache_size)
+        self._features = FeatureBuilder(settings, deployments.feature_cache_size, deployments.history_cache_s)
 
     def run_sync(self, job: ForecastJob) -> EngineResult:
         bundle = self._bundles.get(job.version)

@@ -24,7 +24,7 @@ from serving.wiring import build_state
 class Ingress:
     def __init__(self, preprocessor: DeploymentHandle, xgboost: DeploymentHandle, lstm: DeploymentHandle,
                  transformer: DeploymentHandle, ensemble: DeploymentHandle, settings: dict[str, Any],
-                 reload_poll_s: float = 0.5) -> None:
+                 reload_poll_s: float) -> None:
         platform = replica_settings(settings)
         members = {"xgboost": xgboost, "lstm": lstm, "transformer": transformer}
         engine = ServeEngine(preprocessor, members, ensemble, member_timeout_s=platform.serve.member_timeout_s)
