@@ -62,7 +62,10 @@ def shipped_config_dir() -> Path:
     checkout = source_checkout()
     if checkout is not None:
         return checkout / "configs"
-    return Path(str(resources.files(CONFIG_PACKAGE)))
+    try:
+        return Path(str(resources.files(CONFIG_PACKAGE)))
+    except ModuleNotFoundError:
+        raise ConfigFileError(CONFIG_PACKAGE, "the shipped configs package is not installed; reinstall the platform") from None
 
 
 def config_path(name: str) -> Path:
