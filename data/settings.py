@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSett
 
 from data.config_files import (
     CONFIG_DIR_ENV,
-    REPO_ROOT,
+    REPO_ROOT,  # noqa: F401  (re-exported: training and tests import it from here)
     ConfigFileError,
     config_path,
     read_yaml_mapping,
