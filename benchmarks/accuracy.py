@@ -28,9 +28,10 @@ import pandas as pd
 
 from benchmarks.report import REPORT, markdown_table, write_section
 from data.catalogue import load_catalogue
+from data.config_files import config_path
 from data.errors import PlatformError
 from data.settings import REPO_ROOT, PlatformSettings, get_settings, load_settings
-from training.config import DEMO_TRAINING_CONFIG, DEFAULT_TRAINING_CONFIG, TrainConfig, load_train_config
+from training.config import TrainConfig, load_train_config
 from training.metrics import METRIC_NAMES
 
 SYNTHETIC_CITIES = ("DEL", "MUM", "BLR")
@@ -61,7 +62,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def training_config(args: argparse.Namespace) -> TrainConfig:
     if args.config is not None:
         return load_train_config(args.config)
-    return load_train_config(None if args.full else DEMO_TRAINING_CONFIG, base=DEFAULT_TRAINING_CONFIG)
+    return load_train_config(None if args.full else config_path("training-demo.yaml"))
 
 
 def synthetic_settings(workdir: Path, days: int, log: Callable[[str], None]) -> PlatformSettings:

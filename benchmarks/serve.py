@@ -182,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(summarise("uncached ensemble (Serve)", concurrency,
                                       drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, concurrency, args.requests)))
             directory = ModelDirectory(settings)
-            engine = LocalEngine(settings, BundleCache(settings, directory),
-                                 feature_cache_size=load_deployments_config().feature_cache_size)
+            engine = LocalEngine(settings, BundleCache(settings, directory), load_deployments_config())
             version = directory.resolve("DEL", None)
             jobs = [ForecastJob(version.version, b["city"], pd.Timestamp(b["start"]).tz_localize("Asia/Kolkata").tz_convert("UTC"), 96, 15)
                     for b in uncached_bodies]

@@ -1,8 +1,8 @@
 """The city catalogue: which cities exist, where they are, and whose holidays they keep.
 
-The shipped catalogue is ``configs/cities.yaml``; cities a user adds with
+The shipped catalogue is ``cities.yaml`` of the configs folder; cities a user adds with
 ``efp cities add`` are kept in an overlay beside the lake (``<data_dir>/meta/cities.yaml``),
-so the repository's file is never rewritten by a running platform.
+so the shipped file is never rewritten by a running platform.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from data.errors import NotFoundError, PlatformError, describe_validation_error
+from data.config_files import load_yaml_model
+from data.errors import NotFoundError, PlatformError
 from data.settings import PlatformSettings
 
 CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
@@ -78,18 +79,21 @@ class City(BaseModel):
         return holidays.country_holidays(self.country, subdiv=self.subdivision, years=list(years))
 
 
+class CatalogueFile(BaseModel):
+    """The shape of the shipped catalogue and of the user's overlay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cities: list[City] = Field(default_factory=list)
+
+
 def _read_cities(path: Path) -> list[City]:
-    if not path.exists():
-        return []
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    cities = []
-    for index, entry in enumerate(raw.get("cities", []) or []):
-        try:
-            cities.append(City.model_validate(entry))
-        except ValidationError as error:
-            problem = describe_validation_error(error, default="city")
-            raise CatalogueError(f"{path}: city #{index + 1} {problem}") from None
-    return cities
+    return load_yaml_model(path, CatalogueFile, noun="field").cities
+
+
+def _read_overlay(path: Path) -> list[City]:
+    """The user's cities; none until the first ``efp cities add``."""
+    return _read_cities(path) if path.exists() else []
 
 
 class Catalogue:
@@ -99,12 +103,13 @@ class Catalogue:
         self._base_file = base_file
         self._overlay_file = overlay_file
         self._cities: dict[str, City] = {}
-        for city in _read_cities(base_file) + _read_cities(overlay_file):
+        # The shipped file must exist: a missing one would read as an empty catalogue.
+        for city in _read_cities(base_file) + _read_overlay(overlay_file):
             self._cities[city.code] = city
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> "Catalogue":
-        return cls(settings.cities_file, settings.metadata_dir / "cities.yaml")
+        return cls(settings.catalogue_file, settings.metadata_dir / "cities.yaml")
 
     def __contains__(self, code: object) -> bool:
         return isinstance(code, str) and code.upper() in self._cities
@@ -129,7 +134,7 @@ class Catalogue:
         """Add a user city to the overlay file; the shipped file is never modified."""
         if city.code in self._cities and not replace:
             raise CatalogueError(f"city '{city.code}' already exists (use --replace to redefine it)")
-        overlay = {c.code: c for c in _read_cities(self._overlay_file)}
+        overlay = {c.code: c for c in _read_overlay(self._overlay_file)}
         overlay[city.code] = city
         self._overlay_file.parent.mkdir(parents=True, exist_ok=True)
         payload = {"cities": [c.model_dump() for c in overlay.values()]}

@@ -1,8 +1,9 @@
 """One settings object for the whole platform.
 
 It lives in the bottom layer so that ``data``, ``training`` and ``serving`` all read the
-same values without importing each other. Values come from ``configs/platform.yaml``
-(or the file named by ``EFP_CONFIG``), overridden by ``EFP_*`` environment variables.
+same values without importing each other. Values come from ``platform.yaml`` of the
+configs folder (or the file named by ``EFP_CONFIG``), overridden by ``EFP_*`` environment
+variables.
 Unknown keys in either place are refused at start, naming the key, because a misspelt
 setting that is silently ignored is worse than a crash.
 """
@@ -15,20 +16,28 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from data.errors import PlatformError, describe_validation_error
+from data.config_files import (
+    CONFIG_DIR_ENV,
+    REPO_ROOT,  # noqa: F401  (re-exported: training and tests import it from here)
+    ConfigFileError,
+    config_path,
+    read_yaml_mapping,
+    resolve_data_path,
+    yaml_line,
+)
+from data.errors import describe_validation_error
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = REPO_ROOT / "configs" / "platform.yaml"
 ENV_PREFIX = "EFP_"
+SETTINGS_FILE_ENV = "EFP_CONFIG"
 #: Environment variables with the prefix that are not settings keys.
-NON_SETTING_ENV = {"EFP_CONFIG"}
+NON_SETTING_ENV = {SETTINGS_FILE_ENV, CONFIG_DIR_ENV}
 DEV_JWT_SECRET = "development-only-secret-change-me"
 
 
-class SettingsError(PlatformError):
-    """A setting is unknown or has a bad value; the message names the key."""
+class SettingsError(ConfigFileError):
+    """A setting is unknown or has a bad value; the message names where it came from and the key."""
 
 
 class Section(BaseModel):
@@ -72,16 +81,14 @@ class PlatformSettings(BaseSettings):
     jwt_algorithm: Literal["HS256", "RS256"] = Field("HS256", description="Bearer token algorithm.")
     environment: Literal["development", "test", "production"] = Field("development")
     data_dir: Path = Field(Path("var"), description="Root of the embedded stores (lake, metadata).")
-    cities_file: Path = Field(Path("configs/cities.yaml"), description="City catalogue.")
+    cities_file: Path | None = Field(None, description="City catalogue file; None: cities.yaml of the configs folder.")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
 
     @field_validator("data_dir", "cities_file", mode="after")
     @classmethod
-    def _anchor_relative_paths(cls, value: Path) -> Path:
-        # Relative paths are relative to the repository, so that `ray job submit
-        # --working-dir .` and a local run see the same files.
-        return value if value.is_absolute() else REPO_ROOT / value
+    def _anchor_relative_paths(cls, value: Path | None) -> Path | None:
+        return None if value is None else resolve_data_path(value)
 
     @model_validator(mode="after")
     def _refuse_default_secret_in_production(self) -> "PlatformSettings":
@@ -107,8 +114,12 @@ class PlatformSettings(BaseSettings):
 
     @property
     def registry_path(self) -> Path:
-        path = Path(self.registry_uri)
-        return path if path.is_absolute() else REPO_ROOT / path
+        return resolve_data_path(Path(self.registry_uri))
+
+    @property
+    def catalogue_file(self) -> Path:
+        """The shipped (or site's) city catalogue unless ``cities_file`` names another."""
+        return self.cities_file or config_path("cities.yaml")
 
     @property
     def effective_jwt_secret(self) -> str:
@@ -123,9 +134,14 @@ class PlatformSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = Path(os.environ.get("EFP_CONFIG", DEFAULT_CONFIG))
-        yaml_source = YamlConfigSettingsSource(settings_cls, yaml_file=config_file if config_file.exists() else None)
+        yaml_source = InitSettingsSource(settings_cls, init_kwargs=read_yaml_mapping(settings_file(), error=SettingsError))
         return (init_settings, env_settings, yaml_source)
+
+
+def settings_file() -> Path:
+    """``EFP_CONFIG`` if set (it must exist), else platform.yaml of the configs folder."""
+    named = os.environ.get(SETTINGS_FILE_ENV)
+    return Path(named) if named else config_path("platform.yaml")
 
 
 def _unknown_env_keys() -> list[str]:
@@ -141,15 +157,29 @@ def _unknown_env_keys() -> list[str]:
     return sorted(unknown)
 
 
+def _origin(location: tuple[int | str, ...], overrides: dict[str, Any]) -> tuple[str, int | None]:
+    """Which source gave the value at ``location`` (arguments, environment, settings file) and its line."""
+    if not location:
+        return "settings", None
+    if str(location[0]) in overrides:
+        return "load_settings() arguments", None
+    variable = ENV_PREFIX + "__".join(str(part) for part in location).upper()
+    if any(key.upper() in (variable, ENV_PREFIX + str(location[0]).upper()) for key in os.environ):
+        return "environment", None
+    return str(settings_file()), yaml_line(settings_file(), location)
+
+
 def load_settings(**overrides: Any) -> PlatformSettings:
-    """Build settings, turning every problem into a one-line SettingsError naming the key."""
+    """Build settings, turning every problem into a one-line SettingsError naming the source and key."""
     unknown = _unknown_env_keys()
     if unknown:
-        raise SettingsError(f"unknown setting in environment: {unknown[0]}")
+        raise SettingsError("environment", f"unknown setting {unknown[0]}")
     try:
         return PlatformSettings(**overrides)
     except ValidationError as error:
-        raise SettingsError(describe_validation_error(error, noun="setting", default="settings", show_input=True)) from None
+        source, line = _origin(error.errors()[0]["loc"], overrides)
+        problem = describe_validation_error(error, noun="setting", default="settings", show_input=True)
+        raise SettingsError(source, problem, line=line) from None
 
 
 @lru_cache(maxsize=1)

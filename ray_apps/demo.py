@@ -18,16 +18,17 @@ from rich.panel import Panel
 from rich.table import Table
 
 from data.catalogue import load_catalogue
+from data.config_files import config_path
 from data.distributed import generate_and_ingest
-from data.settings import REPO_ROOT, PlatformSettings
+from data.settings import PlatformSettings
 from data.stats import quality_table
 from training.backtest import run_backtest
 from training.config import load_train_config
 from training.pipeline import train
 from training.registry import open_registry
 
-DEMO_CONFIG = REPO_ROOT / "configs" / "training-demo.yaml"
-FULL_CONFIG = REPO_ROOT / "configs" / "training.yaml"
+DEMO_CONFIG = "training-demo.yaml"
+FULL_CONFIG = "training.yaml"
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, *, serve: Callabl
     generate_and_ingest(settings, catalogue.codes, start, options.days, options.seed)
     _quality(console, quality_table(settings))
 
-    config = load_train_config(FULL_CONFIG if options.full else DEMO_CONFIG)
+    config = load_train_config(config_path(FULL_CONFIG if options.full else DEMO_CONFIG))
     stages.next(f"Train the ensemble with Ray Train ({'full' if options.full else 'demo'} configuration)")
     report = train(settings, config)
     registry = open_registry(settings)

@@ -1,4 +1,4 @@
-"""Deployment resources of the forecast service, read from ``configs/serve/deployments.yaml``.
+"""Deployment resources of the forecast service, read from ``serve/deployments.yaml`` of the configs folder.
 
 Ray Serve accepts a misspelt ``autoscaling_config`` key without a word, so the file is
 validated here with ``extra="forbid"`` models first: a typo fails at build time naming
@@ -11,14 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from data.errors import PlatformError, describe_validation_error
-from data.settings import REPO_ROOT
+from data.config_files import ConfigFileError, config_path, load_yaml_model
 from training.members.registry import member_specs
 
-DEFAULT_DEPLOYMENTS_FILE = "configs/serve/deployments.yaml"
+#: A name in the configs folder; an absolute path names any file.
+DEFAULT_DEPLOYMENTS_FILE = "serve/deployments.yaml"
 #: Deployments that are not members, in the order a request flows through them (members sit between).
 GRAPH_DEPLOYMENTS: tuple[str, ...] = ("Ingress", "Preprocessor", "Ensemble")
 
@@ -33,8 +32,8 @@ def deployment_names() -> tuple[str, ...]:
     return (*GRAPH_DEPLOYMENTS[:2], *member_deployments(), GRAPH_DEPLOYMENTS[2])
 
 
-class ServeConfigError(PlatformError):
-    """configs/serve/deployments.yaml is malformed; the message names the key."""
+class ServeConfigError(ConfigFileError):
+    """serve/deployments.yaml is missing or malformed; the message names the file and key."""
 
 
 class _Strict(BaseModel):
@@ -118,19 +117,10 @@ class DeploymentsConfig(_Strict):
 
 
 def load_deployments_config(path: str | Path = DEFAULT_DEPLOYMENTS_FILE) -> DeploymentsConfig:
-    """Read and validate the deployments file; problems become one line naming the key."""
+    """Read and validate the deployments file; problems become one line naming the file, line and key."""
     file = Path(path)
-    file = file if file.is_absolute() else REPO_ROOT / file
-    try:
-        raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except OSError as error:
-        raise ServeConfigError(f"{file}: cannot read ({error.strerror})") from None
-    except yaml.YAMLError as error:
-        raise ServeConfigError(f"{file}: not valid YAML ({error})") from None
-    try:
-        return DeploymentsConfig.model_validate(raw)
-    except ValidationError as error:
-        raise ServeConfigError(f"{file}: {describe_validation_error(error, noun='key', default='file')}") from None
+    file = file if file.is_absolute() else config_path(str(path))
+    return load_yaml_model(file, DeploymentsConfig, error=ServeConfigError)
 
 
 class ServeArgs(BaseModel):
@@ -138,7 +128,7 @@ class ServeArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    deployments_file: str = Field(DEFAULT_DEPLOYMENTS_FILE, description="Deployment resources file.")
+    deployments_file: str = Field(DEFAULT_DEPLOYMENTS_FILE, description="Deployment resources: a name in the configs folder, or an absolute path.")
     settings: dict[str, Any] = Field(
         default_factory=dict,
         description="PlatformSettings overrides for every replica (empty: each replica reads configs + EFP_* env).",

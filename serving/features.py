@@ -52,7 +52,7 @@ def weather_digest(weather: list[dict[str, Any]] | None) -> str:
 
 
 class FeatureBuilder:
-    def __init__(self, settings: PlatformSettings, cache_size: int = 512, history_ttl_s: float = 300.0) -> None:
+    def __init__(self, settings: PlatformSettings, cache_size: int, history_ttl_s: float) -> None:
         self._settings = settings
         self._history_ttl = history_ttl_s
         self._cache: OrderedDict[tuple, Any] = OrderedDict()

@@ -18,7 +18,7 @@ import pandas as pd
 class InMemoryHistory:
     """The read side of a ``TimeSeriesStore`` (what ``build_forecast_input`` uses), cached per city."""
 
-    def __init__(self, store: Any, ttl_s: float = 300.0) -> None:
+    def __init__(self, store: Any, ttl_s: float) -> None:
         self._store = store
         self._ttl = ttl_s
         self._frames: dict[tuple[str, str], tuple[float, pd.DataFrame, np.ndarray]] = {}

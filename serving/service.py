@@ -63,7 +63,7 @@ class _Planned:
 
 class ForecastService:
     def __init__(self, settings: PlatformSettings, engine: ForecastEngine, directory: ModelDirectory,
-                 catalogue: Catalogue, cache: ResponseCache, metrics: ServiceMetrics, *, reload_poll_s: float = 0.5) -> None:
+                 catalogue: Catalogue, cache: ResponseCache, metrics: ServiceMetrics, *, reload_poll_s: float) -> None:
         self.settings, self.engine, self.directory = settings, engine, directory
         self.catalogue, self.cache, self.metrics = catalogue, cache, metrics
         self._poll = reload_poll_s

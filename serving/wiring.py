@@ -12,6 +12,7 @@ from data.settings import PlatformSettings
 from serving.api import ServiceState
 from serving.auth import Authenticator
 from serving.cache import ResponseCache, redis_client
+from serving.config import DeploymentsConfig, load_deployments_config
 from serving.engines import ForecastEngine
 from serving.engines.local import LocalEngine
 from serving.keys import open_key_store
@@ -22,7 +23,7 @@ from serving.service import ForecastService
 
 
 def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
-                reload_poll_s: float = 0.5) -> ServiceState:
+                reload_poll_s: float) -> ServiceState:
     metrics = ServiceMetrics()
     client = redis_client(settings.redis_url)
     directory = ModelDirectory(settings)
@@ -35,10 +36,13 @@ def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirec
     return ServiceState(settings, service, Authenticator(settings, keys), RateLimiter(client, settings.redis_prefix, metrics), keys, metrics)
 
 
-def local_state(settings: PlatformSettings, *, reload_poll_s: float = 0.5, feature_cache_size: int = 512) -> ServiceState:
-    """The service over the in-process engine (no Ray): tests of the HTTP layer, the benchmark floor."""
+def local_state(settings: PlatformSettings, deployments: DeploymentsConfig | None = None) -> ServiceState:
+    """The service over the in-process engine (no Ray): tests of the HTTP layer, the benchmark floor.
+
+    Poll period and caches come from the deployments file, as in the Serve graph."""
+    deployments = deployments or load_deployments_config()
     return build_state(
         settings,
-        lambda directory: LocalEngine(settings, BundleCache(settings, directory), feature_cache_size=feature_cache_size),
-        reload_poll_s=reload_poll_s,
+        lambda directory: LocalEngine(settings, BundleCache(settings, directory), deployments),
+        reload_poll_s=deployments.reload_poll_s,
     )

@@ -2,6 +2,8 @@ from pathlib import Path
 
 import pytest
 
+import data.config_files
+from data.config_files import ConfigFileError
 from data.settings import SettingsError, load_settings
 
 
@@ -30,13 +32,38 @@ def test_unknown_yaml_key_is_named(tmp_path: Path, monkeypatch):
     config = tmp_path / "platform.yaml"
     config.write_text("redis_url: null\nregistry_urii: var/x\n")
     monkeypatch.setenv("EFP_CONFIG", str(config))
-    with pytest.raises(SettingsError, match="registry_urii"):
+    with pytest.raises(SettingsError, match=rf"^{config}, line 2: setting 'registry_urii': unknown setting$"):
         load_settings()
+
+
+def test_a_settings_error_is_a_config_file_error(monkeypatch):
+    monkeypatch.setenv("EFP_REDIS_URI", "redis://x")
+    with pytest.raises(ConfigFileError) as caught:
+        load_settings()
+    assert str(caught.value) == "environment: unknown setting EFP_REDIS_URI" and caught.value.exit_code == 2
+
+
+def test_the_config_folder_variable_is_not_taken_for_a_setting(tmp_path: Path, monkeypatch):
+    (tmp_path / "cities.yaml").write_text("cities: []\n")
+    monkeypatch.setenv("EFP_CONFIG_DIR", str(tmp_path))
+    settings = load_settings()
+    assert settings.catalogue_file == tmp_path / "cities.yaml"
+    assert settings.cities_file is None
+
+
+def test_relative_data_paths_follow_the_checkout_else_the_working_directory(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    checkout = load_settings(data_dir="var", registry_uri="var/registry")
+    assert checkout.data_dir == data.config_files.REPO_ROOT / "var"
+    monkeypatch.setattr(data.config_files, "source_checkout", lambda: None)  # as from an installed wheel
+    installed = load_settings(data_dir="var", registry_uri="var/registry", cities_file="mine.yaml")
+    assert installed.data_dir == tmp_path / "var" and installed.registry_path == tmp_path / "var" / "registry"
+    assert installed.catalogue_file == tmp_path / "mine.yaml"
 
 
 def test_bad_value_is_named(monkeypatch):
     monkeypatch.setenv("EFP_SERVE__PORT", "eighty")
-    with pytest.raises(SettingsError, match="serve.port"):
+    with pytest.raises(SettingsError, match=r"^environment: setting 'serve.port': .*\(got 'eighty'\)"):
         load_settings()
 
 

@@ -1,4 +1,4 @@
-"""Training configuration: one pydantic model loaded from ``configs/training.yaml``.
+"""Training configuration: one pydantic model loaded from ``training.yaml`` of the configs folder.
 
 Which members exist, and each one's hyperparameters with their tuning ranges, come from
 the member registry (``training.members.registry``), so this file names no member.
@@ -12,24 +12,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, create_model, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SerializeAsAny, create_model, field_validator
 
-from data.errors import PlatformError, describe_validation_error
-from data.settings import REPO_ROOT
+from data.config_files import ConfigFileError, config_path, read_yaml_mapping, validate_mapping
 from training.features.config import FeatureConfig
 from training.members.registry import member_names, member_specs
 from training.members.spec import MemberSpec
 from training.scaling import ScalingSpec
 
-DEFAULT_TRAINING_CONFIG = REPO_ROOT / "configs" / "training.yaml"
-DEMO_TRAINING_CONFIG = REPO_ROOT / "configs" / "training-demo.yaml"
 
-
-class TrainingConfigError(PlatformError):
-    """The training configuration is malformed; the message names the file and field."""
-
-    exit_code = 2
+class TrainingConfigError(ConfigFileError):
+    """The training configuration is malformed; the message names the file (or option) and field."""
 
 
 class _Strict(BaseModel):
@@ -110,33 +103,16 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise TrainingConfigError(f"{path}: training config not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as error:
-        line = getattr(getattr(error, "problem_mark", None), "line", None)
-        where = f", line {line + 1}" if line is not None else ""
-        raise TrainingConfigError(f"{path}{where}: not valid YAML") from None
-    if not isinstance(raw, dict):
-        raise TrainingConfigError(f"{path}: expected a mapping at the top level")
-    return raw
-
-
 def parse_config(raw: dict[str, Any], source: str = "config") -> TrainConfig:
-    try:
-        return TrainConfig.model_validate(raw)
-    except ValidationError as error:
-        raise TrainingConfigError(f"{source}: {describe_validation_error(error, default='config')}") from None
+    return validate_mapping(raw, TrainConfig, source=source, noun="field", default="config", error=TrainingConfigError)
 
 
 def load_train_config(path: Path | None = None, *, base: Path | None = None) -> TrainConfig:
-    """The default config (``base``, else configs/training.yaml) with ``path`` merged over it."""
-    base_path = base or DEFAULT_TRAINING_CONFIG
-    raw = _read_yaml(base_path)
+    """The default config (``base``, else training.yaml of the configs folder) with ``path`` merged over it."""
+    base_path = Path(base) if base is not None else config_path("training.yaml")
+    raw = read_yaml_mapping(base_path, error=TrainingConfigError)
     source = str(base_path)
     if path is not None and Path(path).resolve() != base_path.resolve():
-        raw = _merge(raw, _read_yaml(Path(path)))
+        raw = _merge(raw, read_yaml_mapping(Path(path), error=TrainingConfigError))
         source = str(path)
     return parse_config(raw, source)

@@ -68,7 +68,7 @@ def effective_config(config: TrainConfig, *, models=None, workers=None, use_gpu=
         update["models"] = list(models)
     scaling = config.scaling.model_copy(update={k: v for k, v in {"workers": workers, "use_gpu": use_gpu}.items() if v is not None})
     if workers is not None and workers < 1:
-        raise TrainingConfigError(f"--workers must be at least 1, got {workers}")
+        raise TrainingConfigError("--workers", f"must be at least 1, got {workers}")
     return parse_config({**config.model_dump(), **update, "scaling": scaling.model_dump()}, "command line")
 
 

@@ -1,4 +1,4 @@
-"""The synthetic model's parameters, read from ``configs/synthetic.yaml``.
+"""The synthetic model's parameters, read from ``synthetic.yaml`` of the configs folder.
 
 Climate is given as monthly normals per city because that is what public climatology
 (IMD normals) looks like and what makes seasons recognisable; a city without a profile
@@ -11,13 +11,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from data.catalogue import City
-from data.settings import REPO_ROOT
+from data.config_files import config_path, load_yaml_model
 
-CONFIG_FILE = REPO_ROOT / "configs" / "synthetic.yaml"
 Monthly = list[float]
 
 
@@ -89,9 +87,15 @@ class SyntheticConfig(_Model):
     faults: FaultParams
 
 
+def load_config(path: Path | None = None) -> SyntheticConfig:
+    """``path``, else synthetic.yaml of the configs folder (looked up on each call, read once per file)."""
+    return _load_config(Path(path) if path is not None else config_path("synthetic.yaml"))
+
+
 @lru_cache(maxsize=4)
-def load_config(path: Path = CONFIG_FILE) -> SyntheticConfig:
-    return SyntheticConfig.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+def _load_config(path: Path) -> SyntheticConfig:
+    # Every generated block asks for the parameters; the file is parsed once.
+    return load_yaml_model(path, SyntheticConfig)
 
 
 def latitude_climate(latitude: float) -> Climate:

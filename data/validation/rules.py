@@ -1,16 +1,12 @@
-"""Validation thresholds, from ``configs/validation.yaml``."""
+"""Validation thresholds, from ``validation.yaml`` of the configs folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from data.errors import PlatformError, describe_validation_error
-from data.settings import REPO_ROOT
-
-RULES_FILE = REPO_ROOT / "configs" / "validation.yaml"
+from data.config_files import config_path, load_yaml_model
 
 
 class ValidationRules(BaseModel):
@@ -26,8 +22,6 @@ class ValidationRules(BaseModel):
     resolutions_minutes: tuple[int, ...] = Field((15, 30, 60), description="Resolutions kept as they are.")
 
 
-def load_rules(path: Path = RULES_FILE) -> ValidationRules:
-    try:
-        return ValidationRules.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except ValidationError as error:
-        raise PlatformError(f"{path}: {describe_validation_error(error, noun='key', default='rules')}") from None
+def load_rules(path: Path | None = None) -> ValidationRules:
+    """``path``, else validation.yaml of the configs folder."""
+    return load_yaml_model(path or config_path("validation.yaml"), ValidationRules, default="rules")

@@ -44,7 +44,7 @@ def _run(cities, until, models, workers, use_gpu, config, local, json_output) ->
     try:
         until_date = dt.date.fromisoformat(until) if until else None
     except ValueError:
-        raise TrainingConfigError(f"--until: expected YYYY-MM-DD, got {until!r}") from None
+        raise TrainingConfigError("--until", f"expected YYYY-MM-DD, got {until!r}") from None
     options = TrainOptions(config=config, cities=_split(cities), until=until_date, models=_split(models), workers=workers,
                            use_gpu=use_gpu, local=local)
     log = (lambda line: err_console.print(line, highlight=False)) if json_output else (lambda line: console.print(line, highlight=False))

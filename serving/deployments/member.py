@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from ray import serve
 
+from serving.config import Batching
 from serving.deployments.replica import MODELS_PER_REPLICA, VersionedModels, replica_settings
 from serving.features import FeaturePacket, ItemError
 from training.api import ModelBundle
@@ -43,7 +44,7 @@ class Member:
         """(horizon, 3) MW quantiles; None when this version was trained without this member."""
         return await self.predict_batch(packet)
 
-    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    @serve.batch(**Batching().model_dump())  # replaced per replica in __init__ from the deployments file
     async def predict_batch(self, packets: list[FeaturePacket]) -> list[np.ndarray | None]:
         results: list[np.ndarray | None] = [None] * len(packets)
         for version in {p.version for p in packets}:

@@ -7,6 +7,7 @@ import asyncio
 
 from data.errors import PlatformError
 from data.settings import PlatformSettings
+from serving.config import DeploymentsConfig
 from serving.engines.base import ForecastJob
 from serving.features import FeatureBuilder
 from serving.model_directory import BundleCache
@@ -14,9 +15,9 @@ from training.forecast import EnsembleForecast, forecast_in_process
 
 
 class LocalEngine:
-    def __init__(self, settings: PlatformSettings, bundles: BundleCache, *, feature_cache_size: int) -> None:
+    def __init__(self, settings: PlatformSettings, bundles: BundleCache, deployments: DeploymentsConfig) -> None:
         self._bundles = bundles
-        self._features = FeatureBuilder(settings, feature_cache_size)
+        self._features = FeatureBuilder(settings, deployments.feature_cache_size, deployments.history_cache_s)
 
     def run_sync(self, job: ForecastJob) -> EnsembleForecast:
         bundle = self._bundles.get(job.version)

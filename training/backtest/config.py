@@ -1,21 +1,17 @@
-"""Backtest settings, read from ``configs/backtest.yaml`` (kept out of the code, tunable per site)."""
+"""Backtest settings, read from ``backtest.yaml`` of the configs folder (kept out of the code, tunable per site)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from data.errors import PlatformError, describe_validation_error
-from data.settings import REPO_ROOT
-
-BACKTEST_CONFIG = REPO_ROOT / "configs" / "backtest.yaml"
+from data.config_files import ConfigFileError, config_path, load_yaml_model
 
 
-class BacktestConfigError(PlatformError):
-    exit_code = 2
+class BacktestConfigError(ConfigFileError):
+    """backtest.yaml is missing or malformed; the message names the file and field."""
 
 
 class PromotionConfig(BaseModel):
@@ -38,11 +34,7 @@ class BacktestConfig(BaseModel):
     promotion: PromotionConfig = Field(default_factory=PromotionConfig)
 
 
-def load_backtest_config(path: Path = BACKTEST_CONFIG) -> BacktestConfig:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
-        return BacktestConfig.model_validate(raw or {})
-    except yaml.YAMLError:
-        raise BacktestConfigError(f"{path}: not valid YAML") from None
-    except ValidationError as error:
-        raise BacktestConfigError(f"{path}: {describe_validation_error(error, default='config')}") from None
+def load_backtest_config(path: Path | None = None) -> BacktestConfig:
+    """``path``, else backtest.yaml of the configs folder."""
+    return load_yaml_model(path or config_path("backtest.yaml"), BacktestConfig, noun="field", default="config",
+                           error=BacktestConfigError)

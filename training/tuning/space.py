@@ -1,4 +1,4 @@
-"""Search spaces of the Tune sweeps, read from ``configs/tune/<model>.yaml``.
+"""Search spaces of the Tune sweeps, read from ``tune/<model>.yaml`` of the configs folder.
 
 Each searched key must be a field of the member's params model (``training.config``), so
 a typo fails here, naming the file and key, instead of silently tuning nothing; the best
@@ -10,19 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from data.errors import PlatformError, describe_validation_error
-from data.settings import REPO_ROOT
+from data.config_files import ConfigFileError, config_path, load_yaml_model
 from training.members.params import tune_ranges
 from training.members.registry import get_member, member_names
 
-TUNE_DIR = REPO_ROOT / "configs" / "tune"
 
-
-class TuneSpaceError(PlatformError):
-    exit_code = 2
+class TuneSpaceError(ConfigFileError):
+    """A search space file is missing or malformed; the message names the file and key."""
 
 
 class Dimension(BaseModel):
@@ -124,15 +120,9 @@ class TuneSpace(BaseModel):
 
 
 def load_space(model: str, path: Path | None = None) -> TuneSpace:
-    path = Path(path) if path is not None else TUNE_DIR / f"{model}.yaml"
-    if not path.exists():
-        raise TuneSpaceError(f"{path}: search space not found")
-    try:
-        space = TuneSpace.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
-    except yaml.YAMLError:
-        raise TuneSpaceError(f"{path}: not valid YAML") from None
-    except ValidationError as error:
-        raise TuneSpaceError(f"{path}: {describe_validation_error(error, default='space')}") from None
+    """``path``, else tune/<model>.yaml of the configs folder; it must describe ``model``."""
+    path = Path(path) if path is not None else config_path(f"tune/{model}.yaml")
+    space = load_yaml_model(path, TuneSpace, noun="field", default="space", error=TuneSpaceError)
     if space.model != model:
-        raise TuneSpaceError(f"{path}: describes model '{space.model}', not '{model}'")
+        raise TuneSpaceError(path, f"describes model '{space.model}', not '{model}'")
     return space
