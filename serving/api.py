@@ -17,16 +17,15 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from data.errors import ConflictError, NotFoundError, PlatformError
+from data.errors import ConflictError, InvalidFieldError, NotFoundError, PlatformError, ServiceUnavailableError
 from data.settings import PlatformSettings
 from serving.auth import AUTH_DISABLED_WARNING, Authenticator, AuthError, Principal, RoleError
-from serving.engine import NoMemberError
 from serving.keys import KeyStore
 from serving.metrics import ServiceMetrics
 from serving.middleware import ServiceMiddleware
 from serving.ratelimit import RateLimiter
 from serving.schemas import (
-    BatchItem, BatchRequest, BatchResponse, CityOut, FieldError, ForecastRequest, ForecastResponse, Health, KeyOut,
+    BatchItem, BatchRequest, BatchResponse, CityOut, ForecastRequest, ForecastResponse, Health, KeyOut,
     ModelOut, PromoteRequest, Ready,
 )
 from serving.service import ForecastService
@@ -54,18 +53,17 @@ class ServiceState:
 
 
 def error_status(error: BaseException) -> tuple[int, Any]:
-    """HTTP status and ``detail`` for an error a caller caused (or 503 for no member)."""
-    if isinstance(error, FieldError):
-        return 422, [{"loc": ["body", *error.field.split(".")], "msg": error.message, "type": "value_error"}]
+    """HTTP status and ``detail`` for an error a caller caused (or 503 for no member), by its class."""
     if isinstance(error, NotFoundError):
         return 404, str(error)
-    if isinstance(error, NoMemberError):
+    if isinstance(error, ServiceUnavailableError):
         return 503, str(error)
     if isinstance(error, ConflictError):
         return 409, str(error)
+    if isinstance(error, InvalidFieldError):
+        return 422, [{"loc": ["body", *error.field.split(".")], "msg": error.message, "type": "value_error"}]
     if isinstance(error, PlatformError):
-        field = "horizon" if "horizon" in str(error) else "start" if "history" in str(error) else "city"
-        return 422, [{"loc": ["body", field], "msg": str(error), "type": "value_error"}]
+        return 422, [{"loc": ["body"], "msg": str(error), "type": "value_error"}]
     raise error
 
 

@@ -16,14 +16,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from data.errors import PlatformError
+from data.errors import PlatformError, ServiceUnavailableError
 from data.settings import PlatformSettings
 from serving.features import FeatureBuilder
 from serving.models import BundleCache
 from serving.schemas import MemberReport
 
 
-class NoMemberError(PlatformError):
+class NoMemberError(ServiceUnavailableError):
     """No ensemble member could answer (HTTP 503)."""
 
 
