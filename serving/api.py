@@ -20,10 +20,10 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from data.errors import ConflictError, InvalidFieldError, NotFoundError, PlatformError, ServiceUnavailableError
 from data.settings import PlatformSettings
 from serving.auth import AUTH_DISABLED_WARNING, Authenticator, AuthError, Principal, RoleError
-from serving.keys import KeyStore
+from serving.auth.keys import KeyStore
 from serving.metrics import ServiceMetrics
 from serving.middleware import ServiceMiddleware
-from serving.ratelimit import RateLimiter
+from serving.auth.ratelimit import RateLimiter
 from serving.schemas import (
     BatchItem, BatchRequest, BatchResponse, CityOut, ForecastRequest, ForecastResponse, Health, KeyOut,
     ModelOut, PromoteRequest, Ready,

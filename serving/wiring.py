@@ -13,10 +13,10 @@ from serving.api import ServiceState
 from serving.auth import Authenticator
 from serving.cache import ResponseCache, redis_client
 from serving.engine import ForecastEngine, LocalEngine
-from serving.keys import open_key_store
+from serving.auth.keys import open_key_store
 from serving.metrics import ServiceMetrics
 from serving.models import BundleCache, ModelDirectory
-from serving.ratelimit import RateLimiter
+from serving.auth.ratelimit import RateLimiter
 from serving.service import ForecastService
 
 
