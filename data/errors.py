@@ -1,7 +1,8 @@
 """User-facing errors. Each carries a one-line message naming what is wrong and where.
 
 The CLI turns any ``PlatformError`` into that line on stderr and a non-zero exit; the HTTP
-API turns it into a 4xx. Anything else escaping is a bug.
+API turns it into a 4xx (a 503 for ``ServiceUnavailableError``), choosing the status by the
+error's class. Anything else escaping is a bug.
 """
 
 from __future__ import annotations
@@ -40,6 +41,32 @@ class ConflictError(PlatformError):
     """The request contradicts stored state (e.g. promoting a worse model without --force)."""
 
     exit_code = 4
+
+
+class InvalidFieldError(PlatformError):
+    """A value the caller gave is well-formed but not acceptable here (a horizon this model
+    cannot reach, a start off the block grid).
+
+    ``field`` is the dotted path of that value in the request (``weather.3.ts``), so the HTTP
+    API can name it by reading an attribute instead of guessing from the message. Both go
+    into ``args``, so the error survives pickling across a Ray task with its field intact.
+    """
+
+    exit_code = 2
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field, self.message = field, message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class ServiceUnavailableError(PlatformError):
+    """Nothing the caller can fix: no backend could answer (HTTP 503).
+
+    A ``PlatformError`` still, so the CLI reports it as one line rather than a traceback.
+    """
 
 
 def describe_validation_error(

@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from data.errors import PlatformError
+from data.errors import InvalidFieldError
 
 ALLOWED_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 QUANTILE_FIELDS: dict[float, str] = {0.1: "p10", 0.5: "p50", 0.9: "p90"}
@@ -24,14 +24,8 @@ _DURATION = re.compile(r"^\s*(\d{1,6})\s*(m|min|h|d)\s*$", re.IGNORECASE)
 _UNIT_MINUTES = {"m": 1, "min": 1, "h": 60, "d": 1440}
 
 
-class FieldError(PlatformError):
-    """A request field is well-formed but not acceptable for this city or model (HTTP 422)."""
-
-    exit_code = 2
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field, self.message = field, message
+#: The service's name for ``InvalidFieldError``: a field fine in shape but not for this city or model.
+FieldError = InvalidFieldError
 
 
 class _Body(BaseModel):

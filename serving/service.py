@@ -1,7 +1,7 @@
 """The forecast service behind the HTTP routes: resolve the model version, check the
 request against it, answer from the cache or the engine, and watch the registry.
 
-It knows nothing of HTTP (the routes in serving/api.py map its errors to status codes)
+It knows nothing of HTTP (``serving.api.errors`` maps its errors to status codes by class)
 and nothing of Ray (the engine is either the Serve graph or the in-process ensemble).
 """
 

@@ -12,13 +12,13 @@ from data.settings import PlatformSettings
 from serving.api import ServiceState
 from serving.auth import Authenticator
 from serving.cache import ResponseCache, redis_client
+from serving.auth.keys import open_key_store
+from serving.auth.ratelimit import RateLimiter
 from serving.config import DeploymentsConfig, load_deployments_config
 from serving.engines import ForecastEngine
 from serving.engines.local import LocalEngine
-from serving.keys import open_key_store
 from serving.metrics import ServiceMetrics
 from serving.model_directory import BundleCache, ModelDirectory
-from serving.ratelimit import RateLimiter
 from serving.service import ForecastService
 
 

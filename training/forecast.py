@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from data.errors import PlatformError
+from data.errors import ServiceUnavailableError
 
 if TYPE_CHECKING:  # the protocols only; training.api imports this module for its result type
     from training.api import FeatureSet, Member
@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the protocols only; training.api imports this module for it
 Combine = Callable[[str, dict[str, np.ndarray]], tuple[np.ndarray, dict[str, float]]]
 
 
-class NoMemberError(PlatformError):
+class NoMemberError(ServiceUnavailableError):
     """No ensemble member could answer: the forecast cannot be made (HTTP 503)."""
 
 

@@ -19,19 +19,24 @@ import numpy as np
 import pandas as pd
 
 from data.catalogue import City
-from data.errors import NotFoundError, PlatformError
+from data.errors import InvalidFieldError, NotFoundError
 from training.api import ForecastInput
 from training.features.config import FeatureConfig
 from training.features.grid import COVARIATES, HIST_FEATURES, Samples, build_grid, cut_samples, future_feature_names, regular_grid
 from training.features.weather import align_weather
 
 
-class ForecastInputError(PlatformError):
-    """A forecast request cannot be answered by this model (resolution, horizon): a 4xx, not a 500."""
+class ForecastInputError(InvalidFieldError):
+    """A forecast request cannot be answered by this model (resolution, horizon): a 4xx, not a 500.
+
+    It names the request field at fault, so the HTTP API can point at it without reading the text.
+    """
 
 
 class CityNotInModelError(ForecastInputError, NotFoundError):
     """The model version was not trained on the requested city (HTTP 404)."""
+
+    exit_code = NotFoundError.exit_code  # a missing thing first, whatever ForecastInputError's code
 
 
 @dataclass
@@ -123,12 +128,12 @@ class LoadPreprocessor:
 
     def _check(self, inp: ForecastInput) -> None:
         if inp.city not in self.cities:
-            raise CityNotInModelError(f"city '{inp.city}' is not covered by this model (trained on {', '.join(self.cities)})")
+            raise CityNotInModelError("city", f"'{inp.city}' is not covered by this model (trained on {', '.join(self.cities)})")
         if inp.resolution_minutes != self.resolution_minutes:
             raise ForecastInputError(
-                f"city '{inp.city}' has {inp.resolution_minutes}-minute data but the model was trained at {self.resolution_minutes} minutes")
+                "city", f"'{inp.city}' has {inp.resolution_minutes}-minute data but the model was trained at {self.resolution_minutes} minutes")
         if not 1 <= inp.horizon <= self.horizon:
-            raise ForecastInputError(f"horizon {inp.horizon} steps is outside 1..{self.horizon} for this model")
+            raise ForecastInputError("horizon", f"{inp.horizon} steps is outside 1..{self.horizon} for this model")
 
     def features(self, inp: ForecastInput) -> FeatureSet:
         """Features of one request; missing horizon weather is filled from climatology (noted)."""

@@ -83,7 +83,7 @@ def keys_create(
     as_json: bool = JsonOption,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    from serving.keys import open_key_store
+    from serving.auth.keys import open_key_store
 
     record, key = open_key_store(get_settings()).create(name, role, rate_limit_per_minute=rate_limit)
     if as_json:
@@ -97,7 +97,7 @@ def keys_create(
 @reports_errors
 def keys_list(as_json: bool = JsonOption) -> None:
     """List keys (ids, names, roles; never the secrets)."""
-    from serving.keys import open_key_store
+    from serving.auth.keys import open_key_store
 
     rows = [k.public() for k in open_key_store(get_settings()).list()]
     if as_json:
@@ -110,7 +110,7 @@ def keys_list(as_json: bool = JsonOption) -> None:
 @reports_errors
 def keys_revoke(key_id: str = typer.Argument(..., help="Key id (from `efp keys list`)."), as_json: bool = JsonOption) -> None:
     """Revoke a key; requests with it get 401 from then on."""
-    from serving.keys import open_key_store
+    from serving.auth.keys import open_key_store
 
     record = open_key_store(get_settings()).revoke(key_id)
     if as_json:

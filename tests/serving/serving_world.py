@@ -34,7 +34,7 @@ def build_world(tiny_trained, tmp: Path, database_url: str | None, **overrides) 
     from data.stores import open_store
     from training.bundle import load_bundle
     from training.registry import VersionInfo, open_registry
-    from serving.keys import open_key_store
+    from serving.auth.keys import open_key_store
 
     settings = load_settings(data_dir=tmp / "var", registry_uri=str(tmp / "registry"), database_url=database_url,
                              environment="test", **overrides)

@@ -114,7 +114,7 @@ def test_access_log_names_the_key_id_never_the_secret(client: TestClient, world:
 
 
 def test_file_key_store_roles_and_revocation(client: TestClient, world: World) -> None:
-    from serving.keys import open_key_store
+    from serving.auth.keys import open_key_store
 
     assert client.get("/v1/cities").status_code == 401
     assert client.get("/v1/cities", headers={"X-API-Key": "efp_nope_nope"}).status_code == 401

@@ -14,7 +14,7 @@ import pytest
 import ray
 import redis
 
-from serving.keys import open_key_store
+from serving.auth.keys import open_key_store
 from training.registry import open_registry
 
 from serving_world import World

@@ -13,7 +13,7 @@ import pytest
 
 from data.settings import REPO_ROOT
 from serving.config import ServeConfigError, load_deployments_config
-from serving.keys import PostgresKeyStore, split_key, verify
+from serving.auth.keys import PostgresKeyStore, split_key, verify
 from serving.schemas import FieldError, horizon_steps
 
 
@@ -51,7 +51,7 @@ async def _token_bucket(redis_url: str, redis_prefix: str) -> None:
     import redis.asyncio as aioredis
 
     from serving.metrics import ServiceMetrics
-    from serving.ratelimit import RateLimiter
+    from serving.auth.ratelimit import RateLimiter
 
     limiter = RateLimiter(aioredis.Redis.from_url(redis_url), f"{redis_prefix}{uuid.uuid4().hex[:6]}:", ServiceMetrics())
     decisions = [await limiter.take("key:a", 2) for _ in range(3)]

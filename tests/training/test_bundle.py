@@ -95,9 +95,11 @@ def test_requests_the_model_cannot_answer_are_clear_errors(tiny_trained):
 
     bundle = load_bundle(tiny_trained.bundle_dir)
     inp = _input(tiny_trained, bundle)
-    with pytest.raises(NotFoundError, match="city 'BLR' is not covered by this model"):
+    with pytest.raises(NotFoundError, match="city: 'BLR' is not covered by this model") as not_covered:
         bundle.forecast(type(inp)(**{**inp.__dict__, "city": "BLR"}))
-    with pytest.raises(ForecastInputError, match="horizon 200 steps is outside 1..96"):
+    assert not_covered.value.field == "city"
+    with pytest.raises(ForecastInputError, match="horizon: 200 steps is outside 1..96") as too_far:
         bundle.forecast(type(inp)(**{**inp.__dict__, "horizon": 200}))
+    assert too_far.value.field == "horizon"
     short = bundle.forecast(type(inp)(**{**inp.__dict__, "horizon": 8}))
     assert short.quantiles.shape == (8, 3) and len(short.timestamps) == 8

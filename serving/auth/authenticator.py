@@ -1,20 +1,20 @@
-"""Who is calling: JWT bearer tokens or API keys, and what their role allows.
+"""How a caller proves who they are: a JWT bearer token or an API key.
 
-401 means "no or bad credentials", 403 "known caller, role too low"; the two are kept
-distinct. With ``settings.auth_enabled=false`` every caller is an anonymous admin, and
-the service says so at start and on /healthz (see serving/api.py).
+401 means "no or bad credentials", 403 "known caller, role too low" (principal.py); the two
+are kept distinct. With ``settings.auth_enabled=false`` every caller is an anonymous admin,
+and the service says so at start and on /healthz (see serving/api/routes/ops.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import jwt
 
 from data.settings import PlatformSettings
-from serving.keys import ROLE_RANK, KeyStore, split_key, verify
+from serving.auth.keys import KeyStore, split_key, verify
+from serving.auth.principal import ANONYMOUS, ROLE_RANK, Principal
 
 log = logging.getLogger("efp.serving.auth")
 AUTH_DISABLED_WARNING = "AUTHENTICATION IS DISABLED (auth_enabled=false): every caller is treated as admin"
@@ -22,24 +22,6 @@ AUTH_DISABLED_WARNING = "AUTHENTICATION IS DISABLED (auth_enabled=false): every 
 
 class AuthError(Exception):
     """No or bad credentials (HTTP 401)."""
-
-
-class RoleError(Exception):
-    """The caller's role is below what the route needs (HTTP 403)."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    id: str  # "key:<id>", "jwt:<sub>" or "anonymous"; safe to log
-    role: str
-    rate_limit_per_minute: int | None = None
-
-    def require(self, role: str) -> None:
-        if ROLE_RANK[self.role] < ROLE_RANK[role]:
-            raise RoleError(f"role '{self.role}' may not do this; needs '{role}'")
-
-
-ANONYMOUS = Principal("anonymous", "admin")
 
 
 class Authenticator:

@@ -46,6 +46,14 @@ class Decision:
     retry_after_s: int = 0
 
 
+class RateLimitedError(Exception):
+    """The credential has spent its budget for now (HTTP 429); a token is back in ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"rate limit exceeded; retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 class LocalBuckets:
     def __init__(self) -> None:
         self._state: dict[str, tuple[float, float]] = {}

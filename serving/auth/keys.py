@@ -17,13 +17,12 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 from data.errors import NotFoundError, PlatformError
 from data.settings import PlatformSettings
+from serving.auth.principal import ROLE_RANK, Role
 
-Role = Literal["viewer", "forecaster", "admin"]
-ROLE_RANK: dict[str, int] = {"viewer": 0, "forecaster": 1, "admin": 2}
 KEY_PREFIX = "efp_"
 
 
