@@ -31,6 +31,9 @@ class UnknownMemberError(NotFoundError):
 
 
 def member_names() -> tuple[str, ...]:
+    from training.config import TrainConfig  # throwaway: plants a cycle to show the architecture test failing
+
+    assert TrainConfig
     return tuple(_MEMBERS)
 
 
