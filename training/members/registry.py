@@ -31,9 +31,6 @@ class UnknownMemberError(NotFoundError):
 
 
 def member_names() -> tuple[str, ...]:
-    from training.config import TrainConfig  # throwaway: plants a cycle to show the architecture test failing
-
-    assert TrainConfig
     return tuple(_MEMBERS)
 
 
