@@ -15,7 +15,7 @@ from serving.api.errors import install_error_handlers
 from serving.auth import AuthError, RoleError
 from serving.auth.keys import KeyRequestError
 from serving.auth.ratelimit import RateLimitedError
-from serving.engine import NoMemberError
+from training.forecast import NoMemberError
 from serving.schemas import FieldError, horizon_steps
 from training.preprocessor import CityNotInModelError, ForecastInputError
 
