@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.panel import Panel
@@ -42,6 +43,15 @@ class DemoOptions:
     forecast_city: str = "DEL"
     port: int | None = None
     exit_after_forecast: bool = False
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)  # the issue time of the forecast
+
+
+def history_days(catalogue_city_tz: str, now: dt.datetime, days: int) -> tuple[dt.date, int]:
+    """First day and day count of the synthetic history: ``days`` local days ending with the
+    city's today, so at any hour the forecast of the city's tomorrow has history up to the
+    issue time (its inputs never see the rest of today: the forecast is issued ``now``)."""
+    today = now.astimezone(ZoneInfo(catalogue_city_tz)).date()
+    return today - dt.timedelta(days=days - 1), days
 
 
 class Stages:
@@ -98,10 +108,9 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, *, serve: Callabl
         )
     )
     catalogue = load_catalogue(settings)
-    # History runs through the end of today, as it would for an operator issuing tomorrow's
-    # day-ahead forecast tonight: tomorrow's lags (same block one day earlier) then exist.
-    today = dt.date.today()
-    start = today - dt.timedelta(days=options.days - 1)
+    now = options.clock()
+    start, _ = history_days(catalogue.get(options.forecast_city).timezone, now, options.days)
+    today = start + dt.timedelta(days=options.days - 1)
 
     stages.next(f"Generate and ingest {options.days} days of synthetic history for {len(catalogue)} cities")
     generate_and_ingest(settings, catalogue.codes, start, options.days, options.seed)
@@ -121,5 +130,5 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, *, serve: Callabl
     backtest = run_backtest(settings, options.backtest_city, first, end, report.version)
     _backtest_table(console, backtest)
 
-    stages.next(f"Serve and forecast tomorrow for {options.forecast_city}")
+    stages.next(f"Serve and forecast {options.forecast_city}'s tomorrow, issued now ({now:%Y-%m-%d %H:%M} UTC)")
     return serve(settings, options, console)

@@ -21,10 +21,14 @@ from serving.metrics import ServiceMetrics
 
 
 def cache_key(prefix: str, *, city: str, start: str, horizon: int, quantiles: list[float], model_version: str,
-              weather: Any) -> str:
-    """``<prefix>forecast:<version>:<sha256 of city, start, horizon, quantiles, weather>``."""
+              weather: Any, as_of: str | None = None) -> str:
+    """``<prefix>forecast:<version>:<sha256 of city, start, horizon, quantiles, weather[, as_of]>``; a request
+    without ``as_of`` (issued now) shares its entry with others issued within the cache's lifetime."""
     weather_hash = hashlib.sha256(json.dumps(weather, sort_keys=True, default=str).encode()).hexdigest()
-    body = json.dumps([city, start, horizon, quantiles, weather_hash])
+    parts: list[Any] = [city, start, horizon, quantiles, weather_hash]
+    if as_of is not None:
+        parts.append(as_of)
+    body = json.dumps(parts)
     return f"{prefix}forecast:{model_version}:{hashlib.sha256(body.encode()).hexdigest()[:32]}"
 
 

@@ -17,12 +17,24 @@ class ServiceError(PlatformError):
     """The forecast service refused the request or could not be reached."""
 
 
-def request_forecast(url: str, city: str, *, day: date | None = None, api_key: str | None = None,
-                     timeout_s: float = 60.0) -> dict[str, Any]:
-    """POST /v1/forecast for ``city`` (the day's 00:00 local time, else tomorrow); errors become one line."""
+def forecast_body(city: str, *, day: date | None = None, as_of: datetime | None = None,
+                  intraday: int | None = None) -> dict[str, Any]:
+    """The request: the day's 00:00 local (else the city's tomorrow), or the next ``intraday`` blocks
+    from now; issued at ``as_of`` (naive: the city's local time) when given."""
     body: dict[str, Any] = {"city": city}
-    if day is not None:
+    if intraday is not None:
+        body["start"], body["horizon"] = "now", intraday
+    elif day is not None:
         body["start"] = datetime.combine(day, time()).isoformat()
+    if as_of is not None:
+        body["as_of"] = as_of.isoformat()
+    return body
+
+
+def request_forecast(url: str, city: str, *, day: date | None = None, as_of: datetime | None = None,
+                     intraday: int | None = None, api_key: str | None = None, timeout_s: float = 60.0) -> dict[str, Any]:
+    """POST /v1/forecast (see ``forecast_body``); errors become one line."""
+    body = forecast_body(city, day=day, as_of=as_of, intraday=intraday)
     headers = {"X-API-Key": api_key} if api_key else {}
     try:
         response = httpx.post(f"{url.rstrip('/')}/v1/forecast", json=body, headers=headers, timeout=timeout_s)
@@ -67,7 +79,8 @@ def plot_forecast(body: dict[str, Any], out: Path, history: pd.DataFrame | None 
     if "p50" in points:
         ax.plot(points["ts"], points["p50"], color="tab:blue", linewidth=2, label="P50 forecast")
     flag = " (degraded)" if body.get("degraded") else ""
-    ax.set_title(f"{body['city']} demand forecast, model {body['model_version']}{flag}")
+    issued = f", issued {pd.Timestamp(body['as_of']):%Y-%m-%d %H:%M}" if body.get("as_of") else ""
+    ax.set_title(f"{body['city']} demand forecast, model {body['model_version']}{issued}{flag}")
     ax.set_ylabel("MW")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
@@ -77,3 +90,10 @@ def plot_forecast(body: dict[str, Any], out: Path, history: pd.DataFrame | None 
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return out
+
+
+def lead_hours(body: dict[str, Any]) -> float | None:
+    """Hours from the last known load (``data_until``) to the first forecast block."""
+    if not body.get("data_until") or not body.get("points"):
+        return None
+    return (pd.Timestamp(body["points"][0]["ts"]) - pd.Timestamp(body["data_until"])) / pd.Timedelta(hours=1)

@@ -74,14 +74,20 @@ class FeatureBuilder:
 
         self._open_store()
 
+    @staticmethod
+    def _key(version: str, city: str, start: pd.Timestamp, horizon: int, weather: list[dict[str, Any]] | None,
+             as_of: pd.Timestamp | None) -> tuple:
+        return (version, city, start.isoformat(), horizon, weather_digest(weather), None if as_of is None else as_of.isoformat())
+
     def cached(self, version: str, city: str, start: pd.Timestamp, horizon: int,
-               weather: list[dict[str, Any]] | None) -> FeaturePacket | None:
+               weather: list[dict[str, Any]] | None, as_of: pd.Timestamp | None = None) -> FeaturePacket | None:
         """A feature set built before for this exact request (no thread hop needed)."""
-        return self._cache.get((version, city, start.isoformat(), horizon, weather_digest(weather)))
+        return self._cache.get(self._key(version, city, start, horizon, weather, as_of))
 
     def build(self, bundle: Any, version: str, city: str, start: pd.Timestamp, horizon: int,
-              weather: list[dict[str, Any]] | None) -> FeaturePacket:
-        key = (version, city, start.isoformat(), horizon, weather_digest(weather))
+              weather: list[dict[str, Any]] | None, as_of: pd.Timestamp | None = None) -> FeaturePacket:
+        """``as_of``: the issue time (None: everything stored before ``start``, i.e. now for a future start)."""
+        key = self._key(version, city, start, horizon, weather, as_of)
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -91,7 +97,7 @@ class FeatureBuilder:
 
         inp = build_forecast_input(
             self._settings, city, start, horizon, bundle_or_preprocessor=bundle,
-            weather_override=weather_frame(city, weather), store=self._open_store(),
+            weather_override=weather_frame(city, weather), store=self._open_store(), as_of=as_of,
         )
         packet = FeaturePacket(version, city, bundle.preprocessor.features(inp))
         if self._size:

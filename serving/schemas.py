@@ -8,20 +8,18 @@ raise ``FieldError`` in the service, which the API also answers with 422 naming 
 from __future__ import annotations
 
 import math
-import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from data.durations import parse_duration_minutes
 from data.errors import InvalidFieldError
 
 ALLOWED_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 QUANTILE_FIELDS: dict[float, str] = {0.1: "p10", 0.5: "p50", 0.9: "p90"}
 MAX_HORIZON_MINUTES = 7 * 24 * 60
 MAX_BATCH = 200
-_DURATION = re.compile(r"^\s*(\d{1,6})\s*(m|min|h|d)\s*$", re.IGNORECASE)
-_UNIT_MINUTES = {"m": 1, "min": 1, "h": 60, "d": 1440}
 
 
 #: The service's name for ``InvalidFieldError``: a field fine in shape but not for this city or model.
@@ -47,8 +45,9 @@ class WeatherPoint(_Body):
 
 class ForecastRequest(_Body):
     city: str = Field(min_length=1, max_length=32, description="Catalogue code, e.g. DEL.")
-    start: datetime | None = Field(
-        None, description="First interval start; without offset it is the city's local time. Default: next day 00:00 local."
+    start: datetime | Literal["now"] | None = Field(
+        None, description="First interval start; without offset it is the city's local time. 'now': the next block "
+                          "boundary (intraday). Default: 00:00 local of the day after the issue time (tomorrow)."
     )
     horizon: int | str | None = Field(
         None, description="Steps (e.g. 96) or a duration ('1d', '12h', '90m'). Default: one day."
@@ -56,16 +55,20 @@ class ForecastRequest(_Body):
     quantiles: list[float] | None = Field(None, min_length=1, max_length=3, description="Subset of 0.1, 0.5, 0.9.")
     weather: list[WeatherPoint] | None = Field(None, max_length=2000, description="Weather for the horizon.")
     model_version: str | None = Field(None, min_length=1, max_length=128, description="Default: the city's production version.")
+    as_of: datetime | None = Field(
+        None, description="Issue time: only data known strictly before it is used (reproduces a past forecast). "
+                          "Without offset it is the city's local time. Default: now."
+    )
 
     @field_validator("city")
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.strip().upper()
 
-    @field_validator("start")
+    @field_validator("start", "as_of")
     @classmethod
-    def _plausible_start(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not 1990 <= value.year <= 2200:
+    def _plausible_time(cls, value: datetime | str | None) -> datetime | str | None:
+        if isinstance(value, datetime) and not 1990 <= value.year <= 2200:
             raise ValueError("must be between years 1990 and 2200")
         return value
 
@@ -94,14 +97,6 @@ class ForecastRequest(_Body):
         if len(normalised) != len(value):
             raise ValueError("must not repeat a quantile")
         return normalised
-
-
-def parse_duration_minutes(text: str) -> int | None:
-    """'1d' -> 1440, '90m' -> 90; None when the text is not a duration."""
-    match = _DURATION.match(text)
-    if not match:
-        return None
-    return int(match.group(1)) * _UNIT_MINUTES[match.group(2).lower()]
 
 
 def horizon_steps(horizon: int | str | None, resolution_minutes: int) -> int:
@@ -143,12 +138,15 @@ class MemberReport(BaseModel):
 class ForecastResponse(BaseModel):
     city: str
     issued_at: datetime
+    as_of: datetime = Field(description="The issue time: no data at or after it was used.")
+    data_until: datetime | None = Field(description="End of the last observed load block the forecast used.")
     resolution_minutes: int
     model_version: str
     degraded: bool
     cached: bool
     points: list[ForecastPoint]
     members: list[MemberReport] | None = None
+    notes: list[str] | None = Field(None, description="What was filled or missing (climatology weather, no recent load).")
 
 
 class BatchItem(BaseModel):

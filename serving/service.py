@@ -38,15 +38,39 @@ def default_start(city: City, now: datetime | None = None) -> pd.Timestamp:
     return (local_now.normalize() + pd.Timedelta(days=1)).tz_convert("UTC")
 
 
-def request_start(city: City, start: datetime | None, resolution_minutes: int) -> pd.Timestamp:
-    """The request's start in UTC (naive = city local time), checked to sit on a block boundary."""
+def _local_or_utc(city: City, value: datetime, field: str) -> pd.Timestamp:
+    """A request time in UTC; a naive one is the city's local time (a time the clocks skip or repeat is refused)."""
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        try:
+            stamp = stamp.tz_localize(city.tz, nonexistent="raise", ambiguous="raise")
+        except (ValueError, OverflowError):  # pytz/zoneinfo gap or overlap: say which field, not a 500
+            raise FieldError(field, f"{value.isoformat()} does not exist once in {city.timezone}: give an offset") from None
+    return stamp.tz_convert("UTC")
+
+
+def request_start(city: City, start: datetime | str | None, resolution_minutes: int,
+                  now: datetime | None = None) -> pd.Timestamp:
+    """The request's start in UTC (naive = city local time), checked to sit on a block boundary;
+    ``"now"`` is the next block boundary (intraday)."""
     if start is None:
-        return default_start(city)
-    stamp = pd.Timestamp(start)
-    stamp = stamp.tz_localize(city.tz) if stamp.tzinfo is None else stamp
-    stamp = stamp.tz_convert("UTC")
+        return default_start(city, now)
+    if start == "now":
+        return pd.Timestamp(now or datetime.now(timezone.utc)).tz_convert("UTC").ceil(f"{resolution_minutes}min")
+    stamp = _local_or_utc(city, start, "start")
     if stamp.value % (resolution_minutes * 60 * 10**9):
         raise FieldError("start", f"{start.isoformat()} is not on a {resolution_minutes}-minute block boundary")
+    return stamp
+
+
+def request_as_of(city: City, as_of: datetime | None, now: datetime | None = None) -> pd.Timestamp | None:
+    """The issue time a request asked for, in UTC (None when it did not: data up to now is used)."""
+    if as_of is None:
+        return None
+    stamp = _local_or_utc(city, as_of, "as_of")
+    current = pd.Timestamp(now or datetime.now(timezone.utc)).tz_convert("UTC")
+    if stamp > current:
+        raise FieldError("as_of", f"{as_of.isoformat()} is in the future: a forecast can only be issued with data known by now")
     return stamp
 
 
@@ -111,13 +135,15 @@ class ForecastService:
         version = self.directory.cached(city.code, request.model_version) or await asyncio.to_thread(
             self.directory.resolve, city.code, request.model_version)
         steps = horizon_steps(request.horizon, version.resolution_minutes)
-        start = request_start(city, request.start, version.resolution_minutes)
+        as_of = request_as_of(city, request.as_of)
+        # Without a start: the day after the issue time (the city's tomorrow when issued now).
+        start = request_start(city, request.start, version.resolution_minutes, now=as_of)
         quantiles = request.quantiles or list(ALLOWED_QUANTILES)
         weather = [p.model_dump(mode="json", exclude_none=True) for p in request.weather] if request.weather else None
         self._check_weather(weather, start, steps, version.resolution_minutes)
         key = cache_key(self.cache.prefix, city=city.code, start=start.isoformat(), horizon=steps, quantiles=quantiles,
-                        model_version=version.version, weather=weather)
-        job = ForecastJob(version.version, city.code, start, steps, version.resolution_minutes, weather)
+                        model_version=version.version, weather=weather, as_of=None if as_of is None else as_of.isoformat())
+        job = ForecastJob(version.version, city.code, start, steps, version.resolution_minutes, weather, as_of)
         return _Planned(city, version, quantiles, key, job)
 
     async def _finish(self, planned: "_Planned", result: EnsembleForecast, use_cache: bool) -> bytes:
@@ -148,15 +174,20 @@ class ForecastService:
         stamps = [ts.isoformat() for ts in pd.DatetimeIndex(result.timestamps).tz_convert(city.tz)]
         rows = result.quantiles.tolist()
         points = [{"ts": ts, **{name: row[i] for name, i in columns}} for ts, row in zip(stamps, rows)]
+        now = pd.Timestamp.now(tz="UTC")
+        as_of = result.as_of if result.as_of is not None and result.as_of < now else now
         return {
             "city": city.code,
-            "issued_at": datetime.now(timezone.utc).isoformat(),
+            "issued_at": now.isoformat(),
+            "as_of": as_of.tz_convert(city.tz).isoformat(),
+            "data_until": None if result.data_until is None else result.data_until.tz_convert(city.tz).isoformat(),
             "resolution_minutes": version.resolution_minutes,
             "model_version": version.version,
             "degraded": result.degraded,
             "cached": False,
             "points": points,
             "members": [asdict(m) for m in result.members],
+            "notes": list(result.notes),
         }
 
     # -- hot reload -----------------------------------------------------------------------

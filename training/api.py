@@ -26,7 +26,8 @@ QUANTILES: tuple[float, float, float] = (0.1, 0.5, 0.9)
 class ForecastInput:
     """Everything needed to forecast one city from one issue time.
 
-    ``history`` holds load rows (``data.schema.LOAD_COLUMNS``) strictly before ``start``;
+    ``history`` holds load rows (``data.schema.LOAD_COLUMNS``) strictly before ``as_of`` (the
+    issue time, at most ``start``);
     ``weather`` holds weather rows (observed, or forecasts / user-supplied values for the
     horizon) for the look-back window and the horizon. Missing horizon weather is filled
     by the preprocessor from climatology of the history, and reported in ``notes``;
@@ -40,6 +41,7 @@ class ForecastInput:
     history: pd.DataFrame
     weather: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    as_of: pd.Timestamp | None = None  # issue time: only data strictly before it is used (None: ``start``)
 
 
 @runtime_checkable
@@ -50,6 +52,9 @@ class FeatureSet(Protocol):
     horizon: int
     timestamps: pd.DatetimeIndex  # UTC interval starts of the horizon
     notes: list[str]
+    as_of: pd.Timestamp | None  # the issue time
+    data_until: pd.Timestamp | None  # end of the last known load block the features used
+    lead_steps: int  # steps from data_until to the first forecast step
 
 
 @runtime_checkable
@@ -74,8 +79,9 @@ class Member(Protocol):
 
 @runtime_checkable
 class Ensemble(Protocol):
-    def combine(self, city: str, predictions: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
-        """Weighted quantiles from the members present, weights renormalised; returns (quantiles, weights used)."""
+    def combine(self, city: str, predictions: dict[str, np.ndarray], lead_steps: int = 0) -> tuple[np.ndarray, dict[str, float]]:
+        """Weighted quantiles from the members present, weights renormalised, bands calibrated for the lead;
+        returns (quantiles, weights used)."""
         ...
 
 

@@ -1,7 +1,10 @@
-"""Turn fitted members into a bundle: ensemble weights on the validation window, per city.
+"""Turn fitted members into a bundle: ensemble weights and band calibration from
+out-of-sample forecasts.
 
-Weights are fitted per city (and per horizon band when configured) plus one set over all
-cities, used for a city without its own.
+The out-of-sample set is the test window: members chose their rounds and epochs on the
+validation window before it, so their test forecasts are honest, and so is the weight
+fit over them (``training.ensemble``). The ensemble's own test score is cross-fitted:
+each half of the test days is combined with weights fitted on the other half.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import numpy as np
 from training.bundle import TrainedBundle
 from training.config import TrainConfig
 from training.data_prep import TrainingData
-from training.ensemble import GLOBAL, WeightedEnsemble, fit_spread, fit_weights
+from training.ensemble import GLOBAL, WeightedEnsemble, blend, calibrate, fit_calibration, fit_weights
 from training.features.grid import Samples
 
 
@@ -23,64 +26,58 @@ def member_predictions(members: dict, samples: Samples) -> dict[str, np.ndarray]
     return {name: member.predict_samples(samples) for name, member in members.items()}
 
 
-def fit_ensemble(members: dict, validation: Samples, bands: int) -> WeightedEnsemble:
-    """Weights on the validation window: pooled over cities (scaled), then per city.
-
-    A few weeks of one city's validation are noisy, so a city keeps its own NNLS weights
-    only when they beat the pooled weights on that city by ``CITY_MARGIN``; the pooled
-    weights in turn are kept only when they beat the best single member by that margin.
-    """
-    preds = member_predictions(members, validation)
-    y, mask = truth_mw(validation), validation.ymask
-    # Relative weighting: divide by the city scale so big cities do not dominate the pooled weights.
-    rel = {n: p / validation.scale[:, None, None] for n, p in preds.items()}
-    rel_y = y / validation.scale[:, None]
-    best = min(rel, key=lambda n: _mae(rel[n][..., 1], rel_y, mask))
-    pooled = _keep_if_better(fit_weights(rel, rel_y, mask, bands), [{n: float(n == best) for n in rel}] * bands,
-                             rel, rel_y, mask)
-    weights = {GLOBAL: pooled}
-    for city in np.unique(validation.cities):
-        index = np.flatnonzero(validation.cities == city)
-        city_preds = {n: p[index] for n, p in preds.items()}
-        own = fit_weights(city_preds, y[index], mask[index], bands)
-        weights[str(city)] = _keep_if_better(own, pooled, city_preds, y[index], mask[index], CITY_MARGIN)
-    ensemble = WeightedEnsemble(weights)
-    spreads: dict[str, list[float]] = {}
-    combined = np.zeros((len(validation), validation.y.shape[1], 3))
-    for i, city in enumerate(validation.cities):
-        combined[i], _ = ensemble.combine(str(city), {n: p[i] for n, p in preds.items()})
-    for city in np.unique(validation.cities):
-        index = np.flatnonzero(validation.cities == city)
-        spreads[str(city)] = fit_spread(combined[index], y[index], mask[index])
-    spreads[GLOBAL] = fit_spread(combined / validation.scale[:, None, None], rel_y, mask)
-    return WeightedEnsemble(weights, spreads)
-
-
-def _blend_mae(bands: list[dict[str, float]], preds: dict[str, np.ndarray], y: np.ndarray, mask: np.ndarray) -> float:
-    blend = WeightedEnsemble({GLOBAL: bands})
-    combined = np.stack([blend.combine(GLOBAL, {n: p[i] for n, p in preds.items()})[0] for i in range(len(y))])
-    return _mae(combined[..., 1], y, mask)
-
-
-def _keep_if_better(candidate: list[dict[str, float]], fallback: list[dict[str, float]], preds: dict[str, np.ndarray],
-                    y: np.ndarray, mask: np.ndarray, margin: float | None = None) -> list[dict[str, float]]:
-    """``candidate`` only if its validation MAE beats ``fallback``'s by ``margin`` (default ``BLEND_MARGIN``)."""
-    margin = BLEND_MARGIN if margin is None else margin
-    if _blend_mae(candidate, preds, y, mask) < _blend_mae(fallback, preds, y, mask) * (1 - margin):
-        return candidate
-    return [dict(band) for band in fallback]
-
-
-#: Relative MAE gain on validation a blend needs over the best member to be kept.
-BLEND_MARGIN = 0.05
-#: A city's own weights must beat the pooled ones by this much on its (short, noisy) validation.
-CITY_MARGIN = 0.10
+def lead_hours(samples: Samples, resolution_minutes: int) -> np.ndarray:
+    """(n, H) hours from each sample's last known load to each of its steps."""
+    steps = samples.lead[:, None] + np.arange(samples.y.shape[1])[None, :]
+    return steps * resolution_minutes / 60.0
 
 
 def _mae(p50: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
     return float(np.abs(p50 - y)[mask].mean()) if mask.any() else float("inf")
 
 
-def assemble_bundle(version: str, data: TrainingData, members: dict, config: TrainConfig, metrics: dict | None = None) -> TrainedBundle:
-    ensemble = fit_ensemble(members, data.validation, config.ensemble_horizon_bands)
-    return TrainedBundle(version, data.preprocessor, members, ensemble, config.model_dump(mode="json"), metrics or {})
+def _choose_weights(rel: dict[str, np.ndarray], rel_y: np.ndarray, mask: np.ndarray, fold: np.ndarray) -> dict[str, float]:
+    """The blend when it beats the best member under cross-fitting on the two halves, else the best member alone."""
+    names = sorted(rel)
+    blended = np.zeros_like(rel_y)
+    for half in (0, 1):
+        fit, score = fold == half, fold != half
+        weights = fit_weights({n: p[fit] for n, p in rel.items()}, rel_y[fit], mask[fit])
+        blended[score] = blend(weights, {n: p[score][..., 1] for n, p in rel.items()})
+    best = min(names, key=lambda n: _mae(rel[n][..., 1], rel_y, mask))
+    if _mae(blended, rel_y, mask) < _mae(rel[best][..., 1], rel_y, mask):
+        return fit_weights(rel, rel_y, mask)
+    return {n: float(n == best) for n in names}
+
+
+def fit_ensemble(members: dict, oof: Samples, resolution_minutes: int) -> tuple[WeightedEnsemble, np.ndarray]:
+    """The ensemble, and its cross-fitted out-of-sample forecasts of ``oof`` (n, H, 3) MW."""
+    preds = member_predictions(members, oof)
+    y, mask = truth_mw(oof), oof.ymask
+    # Relative units (MW / city scale), so big cities do not dominate the pooled weights.
+    rel = {n: p / oof.scale[:, None, None] for n, p in preds.items()}
+    rel_y = y / oof.scale[:, None]
+    days = (oof.start.astype("datetime64[D]").astype(np.int64))
+    fold = (days % 2).astype(int)  # alternate days: both halves span the whole window
+    weights = _choose_weights(rel, rel_y, mask, fold)
+    hours = lead_hours(oof, resolution_minutes)
+    raw = blend(weights, rel)
+    calibration = fit_calibration(raw, rel_y, mask, hours)
+    # Cross-fitted forecasts: each half combined and calibrated with what the other half taught.
+    crossed = np.zeros_like(raw)
+    for half in (0, 1):
+        fit, score = fold == half, fold != half
+        w = _choose_weights({n: p[fit] for n, p in rel.items()}, rel_y[fit], mask[fit], (days[fit] // 2 % 2).astype(int))
+        part = blend(w, {n: p[score] for n, p in rel.items()})
+        cal = fit_calibration(blend(w, {n: p[fit] for n, p in rel.items()}), rel_y[fit], mask[fit], hours[fit])
+        crossed[score] = calibrate(part, cal, hours[score])
+    crossed = np.maximum(np.sort(crossed, axis=2), 0.0) * oof.scale[:, None, None]
+    return WeightedEnsemble({GLOBAL: [weights]}, calibration=calibration, resolution_minutes=resolution_minutes), crossed
+
+
+def assemble_bundle(version: str, data: TrainingData, members: dict, config: TrainConfig,
+                    metrics: dict | None = None) -> tuple[TrainedBundle, np.ndarray]:
+    """The bundle, and the ensemble's cross-fitted forecasts of the test window (for its honest score)."""
+    ensemble, crossed = fit_ensemble(members, data.test, data.resolution_minutes)
+    bundle = TrainedBundle(version, data.preprocessor, members, ensemble, config.model_dump(mode="json"), metrics or {})
+    return bundle, crossed

@@ -77,7 +77,6 @@ class TrainConfig(_Strict):
     split: SplitConfig = Field(default_factory=SplitConfig)
     members: SerializeAsAny[MembersConfig] = Field(default_factory=lambda: members_config_model()())
     scaling: ScalingSpec = Field(default_factory=ScalingSpec)
-    ensemble_horizon_bands: int = Field(1, ge=1, le=8, description="Separate ensemble weights per band of horizon steps (1: one set per city).")
 
     @field_validator("members", mode="wrap")
     @classmethod

@@ -2,8 +2,9 @@
 
 The split is by issue time and never shuffled across time: train issue times end so that
 their whole horizon lies before the validation window, validation likewise before the
-test window (the last ``test_days``). Validation and test use day-ahead issue times at
-local midnight (the main product); training adds ``origins_per_day`` intraday issue times.
+test window (the last ``test_days``). Every window forecasts each local day from the
+day-ahead issue hours at every lead up to ``max_lead_hours`` (``issue_pairs``); training
+adds ``origins_per_day`` intraday issue times.
 Load-shedding, outlier and imputed blocks are masked out of the targets.
 """
 
@@ -19,6 +20,7 @@ from data.catalogue import City, load_catalogue
 from data.errors import PlatformError
 from data.settings import PlatformSettings
 from training.config import TrainConfig
+from training.features.config import FeatureConfig
 from training.features.grid import Samples
 from training.preprocessor import LoadPreprocessor, steps_per_day
 
@@ -56,15 +58,40 @@ class TrainingData:
                             self.resolution_minutes, [city], self.windows, {city: self.loads[city]})
 
 
-def _origins(grid_ts: pd.DatetimeIndex, tz, per_day: int, lo: pd.Timestamp, hi: pd.Timestamp, horizon: int,
-             resolution_minutes: int, min_index: int) -> np.ndarray:
-    """Grid indices of issue times in [lo, hi): local midnight and every ``steps_per_day // per_day`` steps after."""
+def issue_pairs(grid_ts: pd.DatetimeIndex, tz, resolution_minutes: int, features: FeatureConfig, lo: pd.Timestamp,
+                hi: pd.Timestamp, horizon: int, min_index: int, *, intraday: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, lead) grid-index pairs of the forecasts a window trains or scores on.
+
+    Origins are issue times in [lo, hi): the day-ahead issue hours (``issue_hours``, 00:00 and
+    10:00 local by default) and, with ``intraday``, every ``steps_per_day // origins_per_day``
+    steps. Each origin forecasts every local midnight at most ``max_lead_hours`` ahead (lead
+    14 h and 38 h from 10:00; 0, 24 and 48 h from 00:00), and with ``intraday`` also the
+    blocks right after it (lead 0). Every target lies before ``hi``.
+    """
+    spd = steps_per_day(resolution_minutes)
     local = grid_ts.tz_convert(tz)
     step_of_day = (local.hour * 60 + local.minute) // resolution_minutes
-    every = max(1, steps_per_day(resolution_minutes) // per_day)
-    ok = (step_of_day % every == 0) & (grid_ts >= lo) & (grid_ts + pd.Timedelta(minutes=resolution_minutes * horizon) <= hi)
-    index = np.flatnonzero(ok)
-    return index[index >= min_index]
+    issue_steps = {int(round(h * 60 / resolution_minutes)) % spd for h in features.issue_hours}
+    is_issue = np.isin(step_of_day, sorted(issue_steps))
+    if intraday:
+        is_issue |= step_of_day % max(1, spd // features.origins_per_day) == 0
+    in_window = (grid_ts >= lo) & (grid_ts < hi)
+    origins = np.flatnonzero(is_issue & in_window)
+    origins = origins[origins >= min_index]
+    midnights = np.flatnonzero(step_of_day == 0)
+    max_lead = int(features.max_lead_hours * 60 // resolution_minutes)
+    last_start = int(np.searchsorted(grid_ts, hi)) - horizon  # the latest first target step inside the window
+    pairs_o, pairs_l = [], []
+    for origin in origins:
+        first, last = np.searchsorted(midnights, [origin, origin + max_lead + 1])
+        leads = set((midnights[first:last] - origin).tolist())
+        if intraday:
+            leads.add(0)
+        for lead in sorted(leads):
+            if origin + lead <= last_start:
+                pairs_o.append(origin)
+                pairs_l.append(lead)
+    return np.asarray(pairs_o, dtype=np.int64), np.asarray(pairs_l, dtype=np.int64)
 
 
 def build_training_data(
@@ -100,10 +127,11 @@ def build_training_data(
         load, weather = frames[city.code]
         grid = pre.city_grid(city.code, load, weather, first, end)
         lookback = pre.lookback_steps()
-        tr = _origins(grid.ts, city.tz, config.features.origins_per_day, first, val_start, horizon, resolution_minutes, lookback)
-        va = _origins(grid.ts, city.tz, 1, val_start, test_start, horizon, resolution_minutes, lookback)
-        te = _origins(grid.ts, city.tz, 1, test_start, end, horizon, resolution_minutes, lookback)
-        return pre.samples_at(grid, tr), pre.samples_at(grid, va), pre.samples_at(grid, te)
+        features, res = config.features, resolution_minutes
+        tr = issue_pairs(grid.ts, city.tz, res, features, first, val_start, horizon, lookback, intraday=True)
+        va = issue_pairs(grid.ts, city.tz, res, features, val_start, test_start, horizon, lookback, intraday=False)
+        te = issue_pairs(grid.ts, city.tz, res, features, test_start, end, horizon, lookback, intraday=False)
+        return pre.samples_at(grid, *tr), pre.samples_at(grid, *va), pre.samples_at(grid, *te)
 
     parts = list(parallel_map(one_city, cities))
     train, val, test = (Samples.concat([p[i] for p in parts]) for i in range(3))

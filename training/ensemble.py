@@ -1,9 +1,18 @@
-"""Ensemble weights: non-negative, summing to one, per city (and per horizon band).
+"""Ensemble weights and band calibration: non-negative weights summing to one, and
+conformal P10/P90 offsets per lead band.
 
-Weights come from non-negative least squares of the members' P50 on the validation
-window (``scipy.optimize.nnls``), normalised to sum to one; the same weights combine
-P10 and P90. A member missing at forecast time is dropped and the rest renormalised,
-so a failed deployment degrades the forecast instead of failing it.
+Weights are fitted on out-of-sample member forecasts (the test window: no member chose
+its rounds or epochs there), by non-negative least squares of the P50 shrunk half-way
+towards inverse-error weights, and kept only when they beat the best member alone under
+cross-fitting (weights from one half of the days scored on the other). The same weights
+combine P10 and P90. A member missing at forecast time is dropped and the rest
+renormalised, so a failed deployment degrades the forecast instead of failing it.
+
+Bands: members fitted on the training window are over- or under-confident out of
+sample. Per band of lead (hours from the last known load to the step), the P10 moves
+down and the P90 up (or in) by the conformal quantile of their out-of-sample misses,
+relative to the P50, so each covers its 10 % tail out of sample (split conformal
+quantile regression).
 """
 
 from __future__ import annotations
@@ -12,64 +21,80 @@ import numpy as np
 from scipy.optimize import nnls
 
 GLOBAL = "__all__"
+#: Upper ends (hours, exclusive) of the lead bands the calibration is fitted per; the last band is open.
+LEAD_BAND_HOURS: tuple[float, ...] = (12.0, 24.0, 36.0)
+#: How far NNLS weights are pulled towards inverse-error weights (0: pure NNLS, 1: inverse error).
+SHRINKAGE = 0.5
 
 
-def fit_weights(preds: dict[str, np.ndarray], y: np.ndarray, mask: np.ndarray, bands: int = 1) -> list[dict[str, float]]:
-    """One weight dict per horizon band; preds (n, H, 3) MW, y (n, H) MW, mask (n, H)."""
+def lead_band(lead_hours: np.ndarray, edges: tuple[float, ...] = LEAD_BAND_HOURS) -> np.ndarray:
+    return np.searchsorted(np.asarray(edges), lead_hours, side="right")
+
+
+def fit_weights(preds: dict[str, np.ndarray], y: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """NNLS weights of the P50s shrunk towards inverse-MAE weights; preds (n, H, 3), y (n, H) in comparable units."""
     names = sorted(preds)
-    horizon = y.shape[1]
-    edges = np.linspace(0, horizon, bands + 1).astype(int)
+    a = np.stack([preds[n][..., 1][mask] for n in names], axis=1)
+    b = y[mask]
+    if len(b) < len(names) * 10:
+        return {n: 1.0 / len(names) for n in names}
+    scale = max(float(np.abs(b).mean()), 1e-9)
+    w, _ = nnls(a / scale, b / scale)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(names), 1.0 / len(names))
+    inverse = 1.0 / np.maximum(np.abs(a - b[:, None]).mean(axis=0), 1e-9)
+    shrunk = (1 - SHRINKAGE) * w + SHRINKAGE * inverse / inverse.sum()
+    return {n: float(v) for n, v in zip(names, shrunk / shrunk.sum())}
+
+
+def blend(weights: dict[str, float], preds: dict[str, np.ndarray]) -> np.ndarray:
+    present = {n: weights.get(n, 0.0) for n in preds}
+    total = sum(present.values())
+    if total <= 0:  # only zero-weight members left: equal weights among them
+        present, total = {n: 1.0 for n in preds}, float(len(preds))
+    return sum((w / total) * preds[n] for n, w in present.items())
+
+
+def fit_calibration(q: np.ndarray, y: np.ndarray, mask: np.ndarray, lead_hours: np.ndarray) -> list[dict[str, float]]:
+    """Per lead band, how far (relative to the P50) P10 must move down and P90 up to miss 10 % each."""
+    bands = lead_band(lead_hours)
+    p50 = np.maximum(np.abs(q[..., 1]), 1e-9)
+    below = (q[..., 0] - y) / p50  # > 0 where the actual fell under the P10
+    above = (y - q[..., 2]) / p50  # > 0 where the actual rose over the P90
     out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = mask[:, lo:hi].reshape(-1)
-        if m.sum() < len(names) or not names:
-            out.append({n: 1.0 / len(names) for n in names})
+    for band in range(len(LEAD_BAND_HOURS) + 1):
+        inside = mask & (bands == band)
+        if inside.sum() < 50:
+            inside = mask
+        if inside.sum() < 50:
+            out.append({"lo": 0.0, "hi": 0.0})
             continue
-        a = np.stack([preds[n][:, lo:hi, 1].reshape(-1)[m] for n in names], axis=1)
-        b = y[:, lo:hi].reshape(-1)[m]
-        scale = max(float(np.abs(b).mean()), 1e-9)
-        w, _ = nnls(a / scale, b / scale)
-        total = float(w.sum())
-        w = w / total if total > 0 else np.full(len(names), 1.0 / len(names))
-        out.append({n: float(v) for n, v in zip(names, w)})
-    return out
-
-
-SPREADS = np.linspace(0.5, 3.0, 26)
-
-
-def fit_spread(q: np.ndarray, y: np.ndarray, mask: np.ndarray) -> list[float]:
-    """Factors widening (or narrowing) P10 and P90 around P50 that minimise their pinball on validation.
-
-    Members fitted on the training window are over-confident out of sample; one factor per
-    side, per city, fitted on the validation window restores honest P10-P90 coverage.
-    """
-    q, y = q[mask], y[mask]
-    if len(y) < 10:
-        return [1.0, 1.0]
-    out = []
-    for column, level in ((0, 0.1), (2, 0.9)):
-        losses = []
-        for factor in SPREADS:
-            pred = q[:, 1] + factor * (q[:, column] - q[:, 1])
-            diff = y - pred
-            losses.append(np.mean(np.maximum(level * diff, (level - 1) * diff)))
-        out.append(float(SPREADS[int(np.argmin(losses))]))
+        n = int(inside.sum())
+        level = min(1.0, np.ceil((n + 1) * 0.9) / n)  # split-conformal finite-sample quantile
+        out.append({"lo": float(np.quantile(below[inside], level)), "hi": float(np.quantile(above[inside], level))})
     return out
 
 
 class WeightedEnsemble:
-    """Implements ``training.api.Ensemble``; ``weights[city]`` is a list of per-band weight dicts,
-    ``spreads[city]`` the [P10, P90] widening factors fitted on validation."""
+    """Implements ``training.api.Ensemble``.
 
-    def __init__(self, weights: dict[str, list[dict[str, float]]], spreads: dict[str, list[float]] | None = None) -> None:
+    ``weights[city]`` is a list of weight dicts (one per legacy horizon band; new bundles have
+    one, under ``GLOBAL``); ``calibration`` one {lo, hi} per lead band; ``resolution_minutes``
+    turns a step's lead into hours. ``spreads`` are the P10/P90 widening factors of bundles
+    saved before calibration existed.
+    """
+
+    def __init__(self, weights: dict[str, list[dict[str, float]]], spreads: dict[str, list[float]] | None = None,
+                 calibration: list[dict[str, float]] | None = None, resolution_minutes: int = 15) -> None:
         self.weights = weights
         self.spreads = spreads or {}
+        self.calibration = calibration or []
+        self.resolution_minutes = resolution_minutes
 
     def weights_for(self, city: str) -> list[dict[str, float]]:
         return self.weights.get(city) or self.weights[GLOBAL]
 
-    def combine(self, city: str, predictions: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
+    def combine(self, city: str, predictions: dict[str, np.ndarray], lead_steps: int = 0) -> tuple[np.ndarray, dict[str, float]]:
+        """Weighted quantiles of the members present for a forecast ``lead_steps`` after the last known load."""
         if not predictions:
             raise ValueError("no member predictions to combine")
         bands = self.weights_for(city)
@@ -81,20 +106,36 @@ class WeightedEnsemble:
         for band, (lo, hi) in zip(bands, zip(edges[:-1], edges[1:])):
             present = {n: band.get(n, 0.0) for n in predictions}
             total = sum(present.values())
-            if total <= 0:  # only zero-weight members left: equal weights among them
-                present = {n: 1.0 for n in predictions}
-                total = float(len(predictions))
+            if total <= 0:
+                present, total = {n: 1.0 for n in predictions}, float(len(predictions))
             for name, w in present.items():
                 result[lo:hi] += (w / total) * predictions[name][lo:hi]
                 used_total[name] = used_total.get(name, 0.0) + (w / total) * (hi - lo) / full_h
-        lo, hi = self.spreads.get(city) or self.spreads.get(GLOBAL) or (1.0, 1.0)
-        result[:, 0] = result[:, 1] + lo * (result[:, 0] - result[:, 1])
-        result[:, 2] = result[:, 1] + hi * (result[:, 2] - result[:, 1])
+        if self.calibration:
+            lead_hours = (lead_steps + np.arange(horizon)) * self.resolution_minutes / 60.0
+            result = calibrate(result, self.calibration, lead_hours)
+        else:
+            lo, hi = self.spreads.get(city) or self.spreads.get(GLOBAL) or (1.0, 1.0)
+            result[:, 0] = result[:, 1] + lo * (result[:, 0] - result[:, 1])
+            result[:, 2] = result[:, 1] + hi * (result[:, 2] - result[:, 1])
         return np.maximum(np.sort(result, axis=1), 0.0), used_total
 
     def to_json(self) -> dict:
-        return {"weights": self.weights, "spreads": self.spreads}
+        return {"weights": self.weights, "spreads": self.spreads, "calibration": self.calibration,
+                "resolution_minutes": self.resolution_minutes}
 
     @classmethod
     def from_json(cls, payload: dict) -> "WeightedEnsemble":
-        return cls(payload["weights"], payload.get("spreads"))
+        return cls(payload["weights"], payload.get("spreads"), payload.get("calibration"), payload.get("resolution_minutes", 15))
+
+
+def calibrate(q: np.ndarray, calibration: list[dict[str, float]], lead_hours: np.ndarray) -> np.ndarray:
+    """Apply the per-lead-band offsets to (..., 3) quantiles whose steps have ``lead_hours``."""
+    bands = np.minimum(lead_band(lead_hours), len(calibration) - 1)
+    lo = np.array([c["lo"] for c in calibration])[bands]
+    hi = np.array([c["hi"] for c in calibration])[bands]
+    out = np.array(q, dtype=float, copy=True)
+    p50 = np.abs(out[..., 1])
+    out[..., 0] = np.minimum(out[..., 0] - lo * p50, out[..., 1])
+    out[..., 2] = np.maximum(out[..., 2] + hi * p50, out[..., 1])
+    return out

@@ -9,21 +9,13 @@ import pandas as pd
 from training.assemble import member_predictions, truth_mw
 from training.baselines import seasonal_naive
 from training.data_prep import TrainingData
-from training.ensemble import WeightedEnsemble
+from training.features.grid import Samples
 from training.metrics import evaluate, season_steps
 
 BASELINE_NAMES = ("seasonal_naive_day", "seasonal_naive_week")
 
 
-def _ensemble(ensemble: WeightedEnsemble, cities: np.ndarray, preds: dict[str, np.ndarray]) -> np.ndarray:
-    out = np.zeros_like(next(iter(preds.values())))
-    for i, city in enumerate(cities):
-        out[i], _ = ensemble.combine(str(city), {n: p[i] for n, p in preds.items()})
-    return out
-
-
-def _baselines(data: TrainingData) -> dict[str, np.ndarray]:
-    test = data.test
+def _baselines(data: TrainingData, test: Samples) -> dict[str, np.ndarray]:
     out = {name: np.zeros((len(test), data.horizon, 3)) for name in BASELINE_NAMES}
     for i in range(len(test)):
         origin = pd.Timestamp(test.origin[i]).tz_localize("UTC")
@@ -33,11 +25,17 @@ def _baselines(data: TrainingData) -> dict[str, np.ndarray]:
     return out
 
 
-def evaluate_test(data: TrainingData, members: dict, ensemble: WeightedEnsemble) -> dict[str, dict[str, dict[str, float]]]:
-    """{city|"all": {forecaster: {metric: value}}}; "all" averages the cities' metrics."""
-    test = data.test
+def evaluate_test(data: TrainingData, members: dict, ensemble_forecasts: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
+    """{city|"all": {forecaster: {metric: value}}}; "all" averages the cities' metrics.
+
+    Scored on the reference protocol: each test day forecast from its own local midnight
+    (lead 0), the same issue times as the seasonal-naive baselines. ``ensemble_forecasts``
+    are the ensemble's cross-fitted forecasts of every test sample (``training.assemble``).
+    """
+    reference = np.flatnonzero(data.test.lead == 0)
+    test = data.test.take(reference)
     preds = member_predictions(members, test)
-    forecasts = {**preds, "ensemble": _ensemble(ensemble, test.cities, preds), **_baselines(data)}
+    forecasts = {**preds, "ensemble": ensemble_forecasts[reference], **_baselines(data, test)}
     actual = np.where(test.ymask, truth_mw(test), np.nan)
     season = season_steps(data.resolution_minutes, "day")
     result: dict[str, dict[str, dict[str, float]]] = {}

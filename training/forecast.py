@@ -23,8 +23,8 @@ from data.errors import ServiceUnavailableError
 if TYPE_CHECKING:  # the protocols only; training.api imports this module for its result type
     from training.api import FeatureSet, Member
 
-#: (city, predictions by member) -> (quantiles (horizon, 3), weight used per member)
-Combine = Callable[[str, dict[str, np.ndarray]], tuple[np.ndarray, dict[str, float]]]
+#: (city, predictions by member, lead steps) -> (quantiles (horizon, 3), weight used per member)
+Combine = Callable[[str, dict[str, np.ndarray], int], tuple[np.ndarray, dict[str, float]]]
 
 
 class NoMemberError(ServiceUnavailableError):
@@ -52,6 +52,8 @@ class EnsembleForecast:
     members: list[MemberReport]
     member_forecasts: dict[str, np.ndarray] = field(default_factory=dict)  # member -> (horizon, 3)
     notes: list[str] = field(default_factory=list)
+    as_of: pd.Timestamp | None = None  # the issue time
+    data_until: pd.Timestamp | None = None  # end of the last known load block used
 
     @property
     def degraded(self) -> bool:
@@ -106,12 +108,13 @@ class MemberOutcomes:
             detail = "; ".join(f"{name}: {reason}" for name, reason in self.failures.items()) or "no member in this version"
             raise NoMemberError(f"no ensemble member could forecast {city}: {detail}")
 
-    def finish(self, city: str, version: str, timestamps: pd.DatetimeIndex, quantiles: np.ndarray,
-               weights: Mapping[str, float], notes: list[str] | None = None) -> EnsembleForecast:
+    def finish(self, version: str, features: "FeatureSet", quantiles: np.ndarray,
+               weights: Mapping[str, float]) -> EnsembleForecast:
         reports = [MemberReport(name, name not in self.failures, float(weights.get(name, 0.0)), self.failures.get(name))
                    for name in self.order]
         monotone = np.sort(np.asarray(quantiles, dtype=float), axis=1)
-        return EnsembleForecast(city, version, timestamps, monotone, reports, dict(self.predictions), list(notes or []))
+        return EnsembleForecast(features.city, version, features.timestamps, monotone, reports, dict(self.predictions),
+                                list(features.notes), features.as_of, features.data_until)
 
 
 def run_members(members: Mapping[str, "Member"], features: "FeatureSet") -> dict[str, np.ndarray | BaseException]:
@@ -130,5 +133,5 @@ def forecast_in_process(version: str, members: Mapping[str, "Member"], combine: 
     """The whole core in this process: members on ``features``, failures left out, combined."""
     outcomes = MemberOutcomes.collect(run_members(members, features))
     outcomes.require_any(features.city)
-    quantiles, weights = combine(features.city, outcomes.predictions)
-    return outcomes.finish(features.city, version, features.timestamps, quantiles, weights, features.notes)
+    quantiles, weights = combine(features.city, outcomes.predictions, features.lead_steps)
+    return outcomes.finish(version, features, quantiles, weights)

@@ -108,10 +108,10 @@ def train(
     from training.registry import VersionInfo, new_version_id, open_registry
 
     version = new_version_id()
-    log("[stage] fitting ensemble weights on the validation window")
-    bundle = assemble_bundle(version, data, members, config)
-    log("[stage] evaluating members, ensemble and baselines on the test window")
-    metrics = evaluate_test(data, members, bundle.ensemble)
+    log("[stage] fitting ensemble weights and band calibration on the out-of-sample test window")
+    bundle, crossed = assemble_bundle(version, data, members, config)
+    log("[stage] evaluating members, cross-fitted ensemble and baselines on the test window (lead 0)")
+    metrics = evaluate_test(data, members, crossed)
     bundle.metrics = metrics["all"]
     folder = Path(bundle_dir) if bundle_dir else Path(tempfile.mkdtemp(prefix=f"bundle-{version}-"))
     bundle.save(folder)

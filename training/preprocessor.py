@@ -49,6 +49,9 @@ class FeatureSet:
     timestamps: pd.DatetimeIndex
     samples: Samples  # one sample
     notes: list[str] = field(default_factory=list)
+    as_of: pd.Timestamp | None = None  # the issue time: nothing at or after it was read
+    data_until: pd.Timestamp | None = None  # end of the last known load block (the features' origin)
+    lead_steps: int = 0  # steps from data_until to start
 
 
 def steps_per_day(resolution_minutes: int) -> int:
@@ -74,7 +77,8 @@ class LoadPreprocessor:
             cfg: FeatureConfig) -> "LoadPreprocessor":
         """Fitted state from the training window's load (``loads`` must end before validation)."""
         spd = steps_per_day(resolution_minutes)
-        lag_days = sorted({k for k in cfg.lag_days if k >= horizon_days} | {7 * math.ceil(horizon_days / 7)})
+        # Every lag is kept: at a given step it is used only where it falls before the last known load.
+        lag_days = sorted(set(cfg.lag_days) | {7 * math.ceil(horizon_days / 7)})
         scales = {}
         for city in cities:
             values = loads[city.code]["load_mw"].to_numpy(dtype=float) if city.code in loads else np.array([])
@@ -83,6 +87,7 @@ class LoadPreprocessor:
         state = {
             "features": cfg.model_dump(), "resolution_minutes": resolution_minutes, "horizon": horizon_days * spd,
             "history_steps": cfg.history_days * spd, "lag_days": lag_days, "city_scales": scales,
+            "max_lead_steps": int(cfg.max_lead_hours * 60 // resolution_minutes),
             "city_index": {c.code: i for i, c in enumerate(sorted(cities, key=lambda c: c.code))},
             "cities": {c.code: c.model_dump() for c in cities},
             "future_features": future_feature_names(lag_days), "hist_features": list(HIST_FEATURES),
@@ -98,12 +103,17 @@ class LoadPreprocessor:
         return self.state["history_steps"]
 
     @property
+    def max_lead_steps(self) -> int:
+        return self.state["max_lead_steps"]
+
+    @property
     def feature_names(self) -> list[str]:
         return list(self.state["future_features"])
 
     def schema_hash(self) -> str:
         """Hash of everything that shapes the features; equal hashes mean interchangeable inputs."""
-        keys = ("features", "resolution_minutes", "horizon", "history_steps", "lag_days", "future_features", "hist_features")
+        keys = ("features", "resolution_minutes", "horizon", "history_steps", "lag_days", "max_lead_steps", "future_features",
+                "hist_features")
         payload = json.dumps({k: self.state[k] for k in keys}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -113,17 +123,19 @@ class LoadPreprocessor:
         return max(self.history_steps, max(self.lag_days) * spd) + spd
 
     def history_needed(self, resolution_minutes: int) -> pd.Timedelta:
-        return pd.Timedelta(minutes=self.lookback_steps() * self.resolution_minutes)
+        """Load before ``start`` to read: the look-back from the earliest origin the model accepts."""
+        return pd.Timedelta(minutes=(self.lookback_steps() + self.max_lead_steps) * self.resolution_minutes)
 
     def city_grid(self, code: str, load: pd.DataFrame, weather: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp):
         grid = regular_grid(start, end, self.resolution_minutes)
         return build_grid(self.cities[code], load, weather, grid, self.city_scales[code], self.resolution_minutes, self.cfg)
 
-    def samples_at(self, grid, origins: np.ndarray) -> Samples:
+    def samples_at(self, grid, origins: np.ndarray, leads: np.ndarray | int = 0) -> Samples:
+        """Samples whose known load ends at grid indices ``origins``, targets ``leads`` steps later."""
         code = grid.city
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return cut_samples(grid, origins, self.horizon, self.history_steps, self.lag_days,
+            return cut_samples(grid, origins, np.asarray(leads), self.horizon, self.history_steps, self.lag_days,
                                steps_per_day(self.resolution_minutes), self.city_index[code], self.city_scales[code])
 
     def _check(self, inp: ForecastInput) -> None:
@@ -136,24 +148,43 @@ class LoadPreprocessor:
             raise ForecastInputError("horizon", f"{inp.horizon} steps is outside 1..{self.horizon} for this model")
 
     def features(self, inp: ForecastInput) -> FeatureSet:
-        """Features of one request; missing horizon weather is filled from climatology (noted)."""
+        """Features of one request, from load known before the issue time only.
+
+        The origin is where known load ends (``data_until``), which late data moves back:
+        the lead grows and the lags that now fall after the origin drop out, as in training,
+        instead of the inputs turning into a gap the model never saw. Missing horizon
+        weather is filled from climatology (noted).
+        """
         self._check(inp)
         start = pd.Timestamp(inp.start).tz_convert("UTC")
+        as_of = start if inp.as_of is None else min(pd.Timestamp(inp.as_of).tz_convert("UTC"), start)
         res = pd.Timedelta(minutes=self.resolution_minutes)
-        window_start = start - self.lookback_steps() * res
-        end = start + self.horizon * res
         history = inp.history
         if history is not None and not history.empty:
-            history = history[pd.to_datetime(history["ts"], utc=True) < start]
+            history = history[pd.to_datetime(history["ts"], utc=True) < as_of]
+            history = history[history["load_mw"].notna()]
+        max_hours = self.max_lead_steps * res / pd.Timedelta(hours=1)
+        if history is None or history.empty:
+            raise ForecastInputError("start", f"no load of '{inp.city}' is known in the {max_hours:.0f} h before "
+                                     f"{start.isoformat()}: this model forecasts at most {max_hours:.0f} h after the last known load")
+        data_until = pd.to_datetime(history["ts"], utc=True).max() + res
+        lead = int((start - data_until) / res)
+        if lead > self.max_lead_steps:
+            raise ForecastInputError(
+                "start", f"{start.isoformat()} is {lead * res / pd.Timedelta(hours=1):.1f} h after the last known load "
+                f"({data_until.isoformat()}); this model forecasts at most {max_hours:.0f} h ahead")
+        window_start = data_until - self.lookback_steps() * res
+        end = start + self.horizon * res
         weather, notes = self._fill_weather(inp.weather, window_start, start, end, inp.city)
         notes = [*inp.notes, *notes]
         grid = self.city_grid(inp.city, history, weather, window_start, end)
-        origin = int(np.searchsorted(grid.ts, start))
-        samples = self.samples_at(grid, np.array([origin]))
-        if np.isnan(grid.load_s[origin - steps_per_day(self.resolution_minutes):origin]).all():
-            notes.append("no load history in the last day before the issue time: forecast relies on older history")
-        timestamps = grid.ts[origin:origin + inp.horizon]
-        return FeatureSet(inp.city, inp.horizon, start, timestamps, samples, notes)
+        origin = int(np.searchsorted(grid.ts, data_until))
+        samples = self.samples_at(grid, np.array([origin]), np.array([lead]))
+        if data_until < as_of - pd.Timedelta(days=1):
+            notes.append(f"no recent load: the last known block ends {data_until.isoformat()}, "
+                         f"{(as_of - data_until) / pd.Timedelta(hours=1):.1f} h before the issue time")
+        timestamps = grid.ts[origin + lead:origin + lead + inp.horizon]
+        return FeatureSet(inp.city, inp.horizon, start, timestamps, samples, notes, as_of, data_until, lead)
 
     def _fill_weather(self, weather: pd.DataFrame, window_start, start, end, city: str) -> tuple[pd.DataFrame, list[str]]:
         """Horizon weather as given; gaps in it are filled with the history's mean by local hour."""

@@ -61,6 +61,6 @@ def build_tiny_bundle(settings: PlatformSettings, out: Path, codes: list[str], s
                          distributed=False, log=quiet).member
         for name in config.models
     }
-    bundle = assemble_bundle("tiny-0001", data, members, config)
+    bundle, _ = assemble_bundle("tiny-0001", data, members, config)
     bundle.save(out)
     return out, codes, data.windows["train_start"], data.windows["end"]

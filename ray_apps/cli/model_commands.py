@@ -108,14 +108,21 @@ def backtest(
     start: datetime = typer.Option(..., "--start", formats=DATE, help="First forecast day (local), YYYY-MM-DD."),
     end: datetime = typer.Option(..., "--end", formats=DATE, help="Last forecast day (local, inclusive)."),
     version: Optional[str] = typer.Option(None, "--version", help="Default: the city's production, else its newest version."),
+    lead: str = typer.Option("0h", "--lead", help="Issue each day's forecast this long before its local midnight (14h: the 10:00-on-D-1 protocol)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write actual, ensemble P50 and P10-P90 band to this PNG."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Rolling-origin backtest: one forecast per day at 00:00 local; members, ensemble and baselines."""
+    """Rolling-origin backtest: one forecast per day, issued --lead before its 00:00 local; members, ensemble and baselines."""
     from ray_apps.runtime import init_ray
-    from training.backtest import load_backtest_config, run_backtest
+    import pandas as pd
+
+    from data.durations import parse_duration_minutes
+    from training.backtest import BacktestError, load_backtest_config, run_backtest
     from training.backtest.plot import plot_backtest
 
+    lead_minutes = parse_duration_minutes(lead)
+    if lead_minutes is None:
+        raise BacktestError(f"--lead: expected a duration like 14h, 0h or 90m, got {lead!r}")
     settings = get_settings()
     if (end - start).days + 1 >= load_backtest_config().ray_min_days:
         init_ray(settings)  # many days: they run as Ray tasks
@@ -124,13 +131,15 @@ def backtest(
         report = run_backtest(
             settings, city, start.date(), end.date(), version,
             on_day=lambda done, total: bar.update(task, completed=done, total=total),
+            lead=pd.Timedelta(minutes=lead_minutes),
         )
     if plot is not None:
         plot_backtest(report, plot)
     if as_json:
         print_json(report.to_json())
         return
-    title = f"Backtest {report.city} {report.start}..{report.end} ({report.days} days, version {report.version}, weather {report.weather})"
+    title = (f"Backtest {report.city} {report.start}..{report.end} ({report.days} days, lead {report.lead}, "
+             f"version {report.version}, weather {report.weather})")
     print_table(title, report.table_rows())
     if plot is not None:
         console.print(f"plot written to {plot}")

@@ -29,23 +29,28 @@ def serve_command(
 def forecast_command(
     city: str = typer.Option(..., "--city", help="City code, e.g. DEL."),
     day: Optional[datetime] = typer.Option(None, "--date", formats=["%Y-%m-%d"], help="Day to forecast (default: tomorrow)."),
+    as_of: Optional[datetime] = typer.Option(None, "--as-of", formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+                                             help="Issue time (the city's local time): only data known before it is used. Default: now."),
+    intraday: Optional[int] = typer.Option(None, "--intraday", min=1, help="Forecast the next N blocks from now instead of a day."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG (actual load, P50, P10-P90 band)."),
     url: Optional[str] = typer.Option(None, "--url", help="Service URL (default: http://<serve.host>:<serve.port>)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", help="API key (from `efp keys create`)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Ask the running service for a day-ahead forecast and print its blocks (or plot them)."""
-    from serving.client import request_forecast
+    from serving.client import ServiceError, request_forecast
 
     settings = get_settings()
     url = url or f"http://{settings.serve.host}:{settings.serve.port}"
-    body = request_forecast(url, city, day=day.date() if day else None, api_key=api_key)
+    if intraday is not None and day is not None:
+        raise ServiceError("--intraday and --date are exclusive: an intraday forecast starts at the next block")
+    body = request_forecast(url, city, day=day.date() if day else None, as_of=as_of, intraday=intraday, api_key=api_key)
     show_forecast(body, plot=plot, as_json=as_json, settings=settings)
 
 
 def show_forecast(body: dict[str, Any], *, plot: Path | None, as_json: bool, settings: Any, out: Console = console) -> None:
     """Print the forecast as JSON or a table, and write the plot with the recent actual load when stored."""
-    from serving.client import forecast_rows, plot_forecast
+    from serving.client import forecast_rows, lead_hours, plot_forecast
 
     if plot is not None:
         plot_forecast(body, plot, history=_history_tail(settings, body))
@@ -56,6 +61,11 @@ def show_forecast(body: dict[str, Any], *, plot: Path | None, as_json: bool, set
     print_table(f"{body['city']} forecast, model {body['model_version']}" + (" [degraded]" if body["degraded"] else "")
                 + (" [cached]" if body["cached"] else ""), forecast_rows(body))
     out.print(f"members: {members}")
+    lead = lead_hours(body)
+    out.print(f"issued {body.get('as_of')}; load known until {body.get('data_until')}"
+              + (f" (lead {lead:.1f} h)" if lead is not None else ""))
+    for note in body.get("notes") or []:
+        out.print(f"note: {note}")
     if plot is not None:
         out.print(f"plot written to {plot}")
 
@@ -121,12 +131,15 @@ def keys_revoke(key_id: str = typer.Argument(..., help="Key id (from `efp keys l
 
 def demo_serve(settings: Any, options: Any, out: Console) -> int:
     """The demo's last stage: serve, print and plot tomorrow's forecast, keep serving unless told to exit."""
-    from serving.client import request_forecast
+    import pandas as pd
+
     from ray_apps.serve_runner import run_service
+    from serving.client import request_forecast
 
     def forecast(url: str) -> None:
-        body = request_forecast(url, options.forecast_city)
-        plot = Path(options.out_dir) / f"forecast-{options.forecast_city}-{date.today():%Y%m%d}.png"
+        now = options.clock()
+        body = request_forecast(url, options.forecast_city, as_of=now)
+        plot = Path(options.out_dir) / f"forecast-{options.forecast_city}-{pd.Timestamp(body['points'][0]['ts']):%Y%m%d}.png"
         show_forecast(body, plot=plot, as_json=False, settings=settings, out=out)
 
     return run_service(settings, port=options.port, say=out.print, on_ready=forecast, exit_after=options.exit_after_forecast)

@@ -21,15 +21,16 @@ class Ensemble:
     async def bundle(self, version: str) -> ModelBundle:
         return await asyncio.to_thread(self._models.load, version)
 
-    async def combine(self, version: str, city: str, predictions: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
+    async def combine(self, version: str, city: str, predictions: dict[str, np.ndarray],
+                      lead_steps: int = 0) -> tuple[np.ndarray, dict[str, float]]:
         """Weighted quantiles over the members present (weights renormalised by the bundle's ensemble)."""
         bundle = await self.bundle(version)
-        return bundle.ensemble.combine(city, predictions)
+        return bundle.ensemble.combine(city, predictions, lead_steps)
 
-    async def combine_many(self, version: str, items: list[tuple[str, dict[str, np.ndarray]]]
+    async def combine_many(self, version: str, items: list[tuple[str, dict[str, np.ndarray], int]]
                            ) -> list[tuple[np.ndarray, dict[str, float]]]:
         bundle = await self.bundle(version)
-        return [bundle.ensemble.combine(city, predictions) for city, predictions in items]
+        return [bundle.ensemble.combine(city, predictions, lead) for city, predictions, lead in items]
 
     async def warm(self, version: str) -> bool:
         await self.bundle(version)

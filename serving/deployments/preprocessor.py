@@ -30,13 +30,14 @@ class Preprocessor:
         return await asyncio.to_thread(self._models.load, version)
 
     async def features(self, version: str, city: str, start: str, horizon: int,
-                       weather: list[dict[str, Any]] | None) -> FeaturePacket:
+                       weather: list[dict[str, Any]] | None, as_of: str | None = None) -> FeaturePacket:
         stamp = pd.Timestamp(start)
-        hit = self._features.cached(version, city, stamp, horizon, weather)
+        issued = None if as_of is None else pd.Timestamp(as_of)
+        hit = self._features.cached(version, city, stamp, horizon, weather, issued)
         if hit is not None:
             return hit
         bundle = await self.bundle(version)
-        return await asyncio.to_thread(self._features.build, bundle, version, city, stamp, horizon, weather)
+        return await asyncio.to_thread(self._features.build, bundle, version, city, stamp, horizon, weather, issued)
 
     async def features_many(self, version: str, items: list[tuple[str, str, int, list[dict[str, Any]] | None]]
                             ) -> list[FeaturePacket | ItemError]:
@@ -45,9 +46,10 @@ class Preprocessor:
 
         def build_all() -> list[FeaturePacket | ItemError]:
             out: list[FeaturePacket | ItemError] = []
-            for city, start, horizon, weather in items:
+            for city, start, horizon, weather, as_of in items:
                 try:
-                    out.append(self._features.build(bundle, version, city, pd.Timestamp(start), horizon, weather))
+                    issued = None if as_of is None else pd.Timestamp(as_of)
+                    out.append(self._features.build(bundle, version, city, pd.Timestamp(start), horizon, weather, issued))
                 except PlatformError as error:
                     out.append(ItemError(str(error), isinstance(error, NotFoundError)))
             return out

@@ -25,6 +25,7 @@ class ForecastJob:
     horizon: int
     resolution_minutes: int
     weather: list[dict[str, Any]] | None = None
+    as_of: pd.Timestamp | None = None  # the issue time given with the request (None: now)
 
     def timestamps(self) -> pd.DatetimeIndex:
         return pd.date_range(self.start, periods=self.horizon, freq=pd.Timedelta(minutes=self.resolution_minutes))

@@ -68,13 +68,15 @@ class ServeEngine:
         self._timeout = member_timeout_s
 
     async def run(self, job: ForecastJob) -> EnsembleForecast:
-        packet = self._pre.features.remote(job.version, job.city, job.start.isoformat(), job.horizon, job.weather)
+        as_of = None if job.as_of is None else job.as_of.isoformat()
+        packet = self._pre.features.remote(job.version, job.city, job.start.isoformat(), job.horizon, job.weather, as_of)
         calls = {name: handle.predict.remote(packet) for name, handle in self._members.items()}
         features = await self._features_ready(packet)  # the members already have the reference; this only starts their clock
         outcomes = MemberOutcomes.collect(await _answers(calls, self._timeout))
         outcomes.require_any(job.city)
-        quantiles, weights = await self._ensemble.combine.remote(job.version, job.city, outcomes.predictions)
-        return outcomes.finish(job.city, job.version, job.timestamps(), quantiles, weights, features.features.notes)
+        quantiles, weights = await self._ensemble.combine.remote(job.version, job.city, outcomes.predictions,
+                                                                 features.features.lead_steps)
+        return outcomes.finish(job.version, features.features, quantiles, weights)
 
     @staticmethod
     async def _features_ready(packet: DeploymentResponse) -> Any:
@@ -100,7 +102,8 @@ class ServeEngine:
 
     async def _run_group(self, version: str, jobs: list[ForecastJob], indices: list[int],
                          out: list[EnsembleForecast | PlatformError | None]) -> None:
-        specs = [(j.city, j.start.isoformat(), j.horizon, j.weather) for j in jobs]
+        specs = [(j.city, j.start.isoformat(), j.horizon, j.weather, None if j.as_of is None else j.as_of.isoformat())
+                 for j in jobs]
         packets_response = self._pre.features_many.remote(version, specs)
         calls = {name: handle.predict_many.remote(packets_response) for name, handle in self._members.items()}
         try:
@@ -126,10 +129,9 @@ class ServeEngine:
         if not per_item:
             return
         combined = await self._ensemble.combine_many.remote(
-            version, [(jobs[k].city, outcomes.predictions) for k, outcomes in per_item])
+            version, [(jobs[k].city, outcomes.predictions, packets[k].features.lead_steps) for k, outcomes in per_item])
         for (k, outcomes), (quantiles, weights) in zip(per_item, combined):
-            out[indices[k]] = outcomes.finish(jobs[k].city, version, jobs[k].timestamps(), quantiles, weights,
-                                              packets[k].features.notes)
+            out[indices[k]] = outcomes.finish(version, packets[k].features, quantiles, weights)
 
     async def warm(self, version: str) -> None:
         calls = [self._pre.warm.remote(version), self._ensemble.warm.remote(version)]

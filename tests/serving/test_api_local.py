@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import hypothesis
+import numpy as np
 import pandas as pd
 import pytest
 import schemathesis
@@ -35,17 +36,33 @@ def forecaster(world: World) -> dict[str, str]:
     return world.headers("forecaster")
 
 
-def test_forecast_defaults_to_next_local_day_with_monotone_quantiles(client: TestClient, forecaster, world: World) -> None:
+def test_forecast_defaults_to_next_local_day_and_refuses_a_lead_beyond_the_model(client: TestClient, forecaster) -> None:
+    """The world's data ends in 2024: tomorrow is far beyond the trained lead, a 422 naming start."""
     response = client.post("/v1/forecast", json={"city": "del"}, headers=forecaster)
+    assert response.status_code == 422, response.text
+    (problem,) = response.json()["detail"]
+    tomorrow = (pd.Timestamp.now(tz="Asia/Kolkata").normalize() + pd.Timedelta(days=1)).tz_convert("UTC")
+    assert problem["loc"] == ["body", "start"] and tomorrow.isoformat() in problem["msg"] and "at most 48 h" in problem["msg"]
+
+
+def test_forecast_reports_issue_time_data_until_and_lead(client: TestClient, forecaster, world: World) -> None:
+    """Issued at 10:00 the day before (lead 14 h): only load before the issue time is used."""
+    request = {"city": "DEL", "start": "2024-04-10T00:00:00", "as_of": "2024-04-09T10:00:00"}
+    response = client.post("/v1/forecast", json=request, headers=forecaster)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["city"] == "DEL" and body["model_version"] == world.versions[0] and body["resolution_minutes"] == 15
-    assert len(body["points"]) == 96
-    first = pd.Timestamp(body["points"][0]["ts"])
-    tomorrow = (pd.Timestamp.now(tz="Asia/Kolkata").normalize() + pd.Timedelta(days=1))
-    assert first == tomorrow and first.utcoffset() == pd.Timedelta(hours=5, minutes=30)
+    assert pd.Timestamp(body["as_of"]) == pd.Timestamp("2024-04-09T10:00:00+05:30")
+    assert pd.Timestamp(body["data_until"]) == pd.Timestamp("2024-04-09T10:00:00+05:30")
+    assert len(body["points"]) == 96 and pd.Timestamp(body["points"][0]["ts"]) == pd.Timestamp("2024-04-10T00:00:00+05:30")
     assert all(p["p10"] <= p["p50"] <= p["p90"] for p in body["points"])
     assert {m["name"] for m in body["members"]} == {"xgboost", "lstm", "transformer"} and not body["degraded"]
+    assert isinstance(body["notes"], list)
+    late = client.post("/v1/forecast", json={**request, "as_of": "2024-04-08T10:00:00"}, headers=forecaster).json()
+    assert pd.Timestamp(late["data_until"]) == pd.Timestamp("2024-04-08T10:00:00+05:30")  # a day older: lead 38 h
+    assert late["points"] != body["points"]
+    future = client.post("/v1/forecast", json={**request, "as_of": "2099-01-01T00:00:00"}, headers=forecaster)
+    assert future.status_code == 422 and future.json()["detail"][0]["loc"] == ["body", "as_of"]
 
 
 def test_second_identical_request_is_served_from_the_in_process_cache(client: TestClient, forecaster) -> None:
@@ -168,3 +185,29 @@ def test_no_input_makes_the_api_answer_5xx(world: World) -> None:
 
             never_5xx()
     assert len({label for label, _ in seen}) >= 9 and any(code == 200 for _, code in seen)
+
+
+@pytest.mark.parametrize("clock", ["2024-04-12T23:30:00+00:00", "2024-04-13T05:00:00+00:00"])
+def test_the_demo_forecast_step_keeps_the_daily_shape_at_any_hour(client: TestClient, forecaster, world: World, clock) -> None:
+    """What the demo asks, with the clock at 23:30 and at 05:00 UTC: the city's tomorrow, from
+    load known up to the issue time (lead 19 h and 13.5 h), with its daily profile."""
+    from data.stores import open_store
+    from ray_apps.demo import history_days
+    from serving.client import forecast_body, lead_hours
+
+    now = pd.Timestamp(clock).to_pydatetime()
+    first_day, _ = history_days("Asia/Kolkata", now, 30)
+    assert first_day == (pd.Timestamp(clock).tz_convert("Asia/Kolkata").normalize() - pd.Timedelta(days=29)).date()
+    response = client.post("/v1/forecast", json=forecast_body("DEL", as_of=now), headers=forecaster)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    tomorrow = pd.Timestamp(clock).tz_convert("Asia/Kolkata").normalize() + pd.Timedelta(days=1)
+    assert pd.Timestamp(body["points"][0]["ts"]) == tomorrow and len(body["points"]) == 96
+    assert pd.Timestamp(body["as_of"]) == pd.Timestamp(clock) and pd.Timestamp(body["data_until"]) <= pd.Timestamp(clock)
+    assert lead_hours(body) == pytest.approx((tomorrow - pd.Timestamp(clock)) / pd.Timedelta(hours=1), abs=0.25)
+    actual = open_store(world.settings).read_load("DEL", tomorrow.tz_convert("UTC"), (tomorrow + pd.Timedelta(days=1)).tz_convert("UTC"))
+    p50 = np.array([p["p50"] for p in body["points"]])
+    truth = actual["load_mw"].to_numpy(float)
+    assert len(truth) == 96
+    assert np.corrcoef(p50, truth)[0, 1] > 0.9  # the daily shape, not a flat line
+    assert np.mean(np.abs(p50 / truth - 1)) < 0.08

@@ -6,6 +6,7 @@ import json
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -51,7 +52,8 @@ def test_backtest_json_has_every_metric_for_every_model(tiny_trained, tiny_setti
 
     report = run_backtest(tiny_settings, "DEL", start, end)  # no --version: newest version covering DEL
     payload = json.loads(json.dumps(report.to_json()))
-    assert set(payload) == {"city", "version", "start", "end", "days", "weather", "resolution_minutes", "metrics"}
+    assert set(payload) == {"city", "version", "start", "end", "days", "lead", "weather", "resolution_minutes", "metrics"}
+    assert payload["lead"] == "0h"
     assert payload["version"] == version and payload["days"] == 3 and payload["weather"] == "observed"
     assert set(payload["metrics"]) == EXPECTED_MODELS
     for name, values in payload["metrics"].items():
@@ -127,3 +129,31 @@ def test_days_as_ray_tasks_give_the_same_numbers(ray_cluster, tiny_trained, tiny
     assert progress[-1] == (3, 3)
     for model, values in in_process.metrics.items():
         assert fanned_out.metrics[model] == pytest.approx(values, rel=1e-9), model
+
+
+def test_a_lead_backtest_cannot_see_data_at_or_after_the_issue_time(tiny_trained, tmp_path: Path) -> None:
+    """Issued 14 h before the day (10:00 on D-1): moving every load value from the issue time on
+    changes the actuals the forecast is scored on, and nothing of the forecast itself."""
+    import shutil
+
+    import pandas as pd
+
+    from data.stores import open_store
+
+    shutil.copytree(tiny_trained.settings.data_dir, tmp_path / "var")
+    settings = tiny_trained.settings.model_copy(update={"data_dir": tmp_path / "var", "registry_uri": str(tmp_path / "registry")})
+    register_tiny(open_registry(settings), tiny_trained, tiny_trained.data_end.to_pydatetime() - timedelta(days=7))
+    start, end = last_days(tiny_trained, 2)
+    before = run_backtest(settings, "DEL", start, end, lead=pd.Timedelta(hours=14))
+    assert before.lead == "14h"
+
+    store = open_store(settings)
+    issued = pd.Timestamp(start).tz_localize("Asia/Kolkata").tz_convert("UTC") - pd.Timedelta(hours=14)
+    future = store.read_load("DEL", issued, None)
+    assert len(future) > 96
+    store.write_load(future.assign(load_mw=future["load_mw"] * 3.0 + 500.0))
+    after = run_backtest(settings, "DEL", start, start, lead=pd.Timedelta(hours=14))
+
+    first_day = slice(0, 96)
+    np.testing.assert_allclose(after.series.ensemble, before.series.ensemble[first_day])
+    assert not np.allclose(after.series.actual, before.series.actual[first_day])  # the perturbation was real

@@ -49,8 +49,31 @@ def test_ensemble_weights_are_non_negative_and_sum_to_one(tiny_trained):
     y = rng.uniform(90, 110, (20, 8))
     good = np.repeat(y[:, :, None], 3, axis=2)
     bad = good * -1.0
-    weights = fit_weights({"good": good, "bad": bad}, y, np.ones_like(y, bool), bands=2)
-    assert all(band["good"] == pytest.approx(1.0) and band["bad"] == 0 for band in weights)
+    weights = fit_weights({"good": good, "bad": bad}, y, np.ones_like(y, bool))
+    assert weights["good"] == pytest.approx(1.0) and weights["bad"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_conformal_calibration_brings_each_band_to_its_nominal_coverage():
+    """Over-confident bands (P10/P90 at +-1 %) on out-of-sample misses of +-5 %: calibrated to ~80 %, per lead band."""
+    from training.ensemble import calibrate, fit_calibration
+
+    rng = np.random.default_rng(3)
+    n, h = 400, 96
+    p50 = rng.uniform(900, 1100, (n, h))
+    lead_hours = (rng.integers(0, 160, n)[:, None] + np.arange(h)[None, :]) * 0.25
+    noise = rng.normal(0, 0.05 + 0.02 * (lead_hours > 24), (n, h))  # longer leads miss more
+    actual = p50 * (1 + noise)
+    narrow = np.stack([p50 * 0.99, p50, p50 * 1.01], axis=2)
+    fit, score = np.arange(n) < n // 2, np.arange(n) >= n // 2
+    mask = np.ones((n, h), bool)
+    calibration = fit_calibration(narrow[fit], actual[fit], mask[fit], lead_hours[fit])
+    assert len(calibration) == 4 and calibration[3]["hi"] > calibration[0]["hi"] > 0.01  # wider where misses are
+    wide = calibrate(narrow[score], calibration, lead_hours[score])
+    inside = (actual[score] >= wide[..., 0]) & (actual[score] <= wide[..., 2])
+    before = (actual[score] >= narrow[score][..., 0]) & (actual[score] <= narrow[score][..., 2])
+    assert before.mean() < 0.3 and 0.76 <= inside.mean() <= 0.84
+    for band in (lead_hours[score] < 12, lead_hours[score] >= 36):
+        assert 0.74 <= inside[band].mean() <= 0.86
 
 
 def test_failed_member_is_left_out_renormalised_and_degraded(tiny_trained, tmp_path):

@@ -46,20 +46,56 @@ def test_no_leakage_future_load_changes_nothing(frames):
     assert not np.allclose(before.y, after.y)  # the targets did see the change: the perturbation was real
 
 
-def test_serve_time_features_equal_train_time_features(frames):
+@pytest.mark.parametrize("lead_hours", [0, 14, 38])
+def test_serve_time_features_equal_train_time_features(frames, lead_hours):
     cities, data = frames
     prepared = build_training_data(cities, data, 15, CONFIG)
     pre = prepared.preprocessor
     test = prepared.test
-    index = int(np.flatnonzero(test.cities == "MUM")[2])
+    index = int(np.flatnonzero((test.cities == "MUM") & (test.lead == lead_hours * 4))[1])
     issue = pd.Timestamp(test.origin[index]).tz_localize("UTC")
+    start = pd.Timestamp(test.start[index]).tz_localize("UTC")
+    assert start - issue == pd.Timedelta(hours=lead_hours)
     load, weather = data["MUM"]
-    inp = ForecastInput(city="MUM", start=issue, horizon=pre.horizon, resolution_minutes=15,
-                        history=load[pd.to_datetime(load["ts"], utc=True) < issue], weather=weather)
-    served = pre.features(inp).samples
+    inp = ForecastInput(city="MUM", start=start, horizon=pre.horizon, resolution_minutes=15, history=load, weather=weather,
+                        as_of=issue)
+    features = pre.features(inp)
+    served = features.samples
+    assert (features.data_until, features.lead_steps) == (issue, lead_hours * 4)
     np.testing.assert_allclose(served.future[0], test.future[index], rtol=1e-6, equal_nan=True)
     np.testing.assert_allclose(served.hist[0], test.hist[index], rtol=1e-6)
     assert served.level[0] == pytest.approx(test.level[index])
+
+
+def test_late_data_lengthens_the_lead_and_drops_only_the_lags_it_hides(frames):
+    """A day of missing load is a longer lead, as trained, not a gap in the inputs."""
+    cities, data = frames
+    pre = build_training_data(cities, data, 15, CONFIG).preprocessor
+    load, weather = data["DEL"]
+    start = pd.Timestamp("2023-11-01 00:00", tz="Asia/Kolkata").tz_convert("UTC")
+    on_time = pre.features(ForecastInput("DEL", start, 96, 15, load, weather, as_of=start))
+    late = pre.features(ForecastInput("DEL", start, 96, 15, load, weather, as_of=start - pd.Timedelta(days=1)))
+    assert (on_time.lead_steps, late.lead_steps) == (0, 96)
+    names = pre.feature_names
+    lead_hours = late.samples.future[0, :, names.index("lead_hours")]
+    assert lead_hours[0] == 24.0 and lead_hours[-1] == pytest.approx(24 + 23.75)
+    assert np.isnan(late.samples.future[0, :, names.index("load_lag_1d")]).all()  # after the last known load
+    assert not np.isnan(on_time.samples.future[0, :, names.index("load_lag_1d")]).any()
+    hidden = [names.index(n) for n in ("load_lag_1d", "load_lag_2d")]  # lag 2d is hidden for its first day only
+    for features in (on_time, late):  # every other input is defined: nothing the model never saw
+        assert np.isfinite(np.delete(features.samples.future[0], hidden, axis=1)).all()
+        assert np.isfinite(features.samples.hist).all() and np.isfinite(features.samples.level).all()
+
+
+def test_a_lead_beyond_the_trained_one_names_start(frames):
+    from training.preprocessor import ForecastInputError
+
+    cities, data = frames
+    pre = build_training_data(cities, data, 15, CONFIG).preprocessor
+    load, weather = data["DEL"]
+    start = pd.Timestamp("2023-11-01 00:00", tz="UTC")
+    with pytest.raises(ForecastInputError, match=r"start: .* 72.0 h after the last known load .* at most 48 h"):
+        pre.features(ForecastInput("DEL", start, 96, 15, load, weather, as_of=start - pd.Timedelta(days=3)))
 
 
 def test_calendar_uses_local_time_and_state_holidays(frames):
@@ -106,5 +142,7 @@ def test_thirty_minute_series_with_temperature_only(frames):
     names = prepared.preprocessor.feature_names
     apparent = prepared.train.future[..., names.index("apparent_temperature_c")]
     np.testing.assert_allclose(apparent, prepared.train.future[..., names.index("temperature_c")])  # no humidity: air temperature
-    local = pd.DatetimeIndex(prepared.test.origin).tz_localize("UTC").tz_convert("Europe/London")
-    assert (local.hour == 0).all() and (local.minute == 0).all()  # day-ahead issue times at London midnight
+    local = pd.DatetimeIndex(prepared.test.start).tz_localize("UTC").tz_convert("Europe/London")
+    assert (local.hour == 0).all() and (local.minute == 0).all()  # day-ahead forecasts of London days
+    issued = pd.DatetimeIndex(prepared.test.origin).tz_localize("UTC").tz_convert("Europe/London")
+    assert set(issued.hour) == {0, 10} and (issued.minute == 0).all()  # issued at 00:00 and 10:00 London time

@@ -34,7 +34,8 @@ class BacktestReport(BaseModel):
     version: str
     start: date = Field(description="First forecast day (local), inclusive.")
     end: date = Field(description="Last forecast day (local), inclusive.")
-    days: int = Field(description="Forecasts issued (one per day at 00:00 local).")
+    days: int = Field(description="Forecasts issued (one per day, ``lead`` before its 00:00 local).")
+    lead: str = Field("0h", description="How long before each day's local midnight its forecast was issued, e.g. '14h'.")
     weather: Literal["observed", "forecast"] = Field(description="Weather the forecasts were given.")
     resolution_minutes: int
     metrics: dict[str, dict[str, float | None]] = Field(description="{ensemble|member|baseline: {metric: value}}.")
@@ -50,3 +51,9 @@ class BacktestReport(BaseModel):
 def clean_metrics(values: dict[str, float]) -> dict[str, float | None]:
     """NaN is not JSON: a metric that cannot be computed is reported as null."""
     return {name: (None if value is None or math.isnan(value) else float(value)) for name, value in values.items()}
+
+
+def format_lead(lead: pd.Timedelta) -> str:
+    """'14h', '0h', '90m': the lead as the CLI takes it."""
+    minutes = int(lead / pd.Timedelta(minutes=1))
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"

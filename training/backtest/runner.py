@@ -23,7 +23,7 @@ from data.errors import PlatformError
 from data.settings import PlatformSettings
 from data.stores import open_store
 from training.backtest.config import BacktestConfig, load_backtest_config
-from training.backtest.report import BacktestReport, BacktestSeries, clean_metrics
+from training.backtest.report import BacktestReport, BacktestSeries, clean_metrics, format_lead
 from training.baselines import seasonal_naive
 from training.metrics import evaluate, season_steps
 from training.registry import open_registry
@@ -58,8 +58,9 @@ def forecast_days(
     origins: list[pd.Timestamp],
     horizon: int,
     on_day: DayCallback | None = None,
+    lead: pd.Timedelta = pd.Timedelta(0),
 ) -> list[DayForecast]:
-    """Forecasts of the bundle for each origin; runs in process or as one Ray task per chunk."""
+    """Forecasts of the bundle for each origin, each issued ``lead`` before it; runs in process or as one Ray task per chunk."""
     from training.bundle import load_bundle
     from training.inputs import NOTE_FORECAST, build_forecast_input
 
@@ -67,7 +68,8 @@ def forecast_days(
     store = open_store(settings)
     out: list[DayForecast] = []
     for origin in origins:
-        inp = build_forecast_input(settings, city, origin, horizon, bundle_or_preprocessor=bundle, store=store)
+        inp = build_forecast_input(settings, city, origin, horizon, bundle_or_preprocessor=bundle, store=store,
+                                   as_of=origin - lead)
         result = bundle.forecast(inp)
         members = {k: np.asarray(v) for k, v in result.member_forecasts.items()}
         used_forecasts = NOTE_FORECAST in inp.notes
@@ -85,15 +87,16 @@ def _forecast_all(
     horizon: int,
     config: BacktestConfig,
     on_day: DayCallback | None,
+    lead: pd.Timedelta,
 ) -> list[DayForecast]:
     import ray
 
     if len(origins) < config.ray_min_days or not ray.is_initialized():
-        return forecast_days(settings, city, version, origins, horizon, on_day)
+        return forecast_days(settings, city, version, origins, horizon, on_day, lead)
     chunks = max(1, min(len(origins), int(ray.available_resources().get("CPU", 1) / config.ray_task_cpus)))
     parts = [list(part) for part in np.array_split(np.array(origins, dtype=object), chunks) if len(part)]
     task = ray.remote(num_cpus=config.ray_task_cpus)(forecast_days)
-    refs = [task.remote(settings, city, version, part, horizon) for part in parts]
+    refs = [task.remote(settings, city, version, part, horizon, None, lead) for part in parts]
     results_by_ref: dict[int, list[DayForecast]] = {}
     pending, done_days = list(refs), 0
     while pending:
@@ -123,8 +126,10 @@ def run_backtest(
     *,
     config: BacktestConfig | None = None,
     on_day: DayCallback | None = None,
+    lead: pd.Timedelta = pd.Timedelta(0),
 ) -> BacktestReport:
-    """Backtest ``version`` (default: the city's production, else its newest) over local days start..end."""
+    """Backtest ``version`` (default: the city's production, else its newest) over local days start..end,
+    each day forecast from an issue time ``lead`` before its local midnight with data known strictly before it."""
     config = config or load_backtest_config()
     city = city.upper()
     model = open_registry(settings).resolve(city, version)
@@ -142,7 +147,7 @@ def run_backtest(
     load = store.read_load(city, first - pd.Timedelta(days=max(8, config.insample_days)), last_end)
     if load.empty or load["ts"].max() < first:
         raise BacktestError(f"city {city} has no load stored between {start} and {end}")
-    forecasts = _forecast_all(settings, city, model.version, origins, horizon, config, on_day)
+    forecasts = _forecast_all(settings, city, model.version, origins, horizon, config, on_day, pd.Timedelta(lead))
 
     actual_by_ts = _actuals(load, config)
     names = list(forecasts[0].forecasts)
@@ -152,11 +157,12 @@ def run_backtest(
         grid = pd.date_range(origin, periods=horizon, freq=step)
         actual_parts.append(actual_by_ts.reindex(grid).to_numpy())
         stamps.append(grid)
-        history = load[load["ts"] < origin]
+        history = load[load["ts"] < origin - lead]
         for name in names:
             collected[name].append(day.forecasts.get(name, np.full((horizon, 3), np.nan)))
         for period in ("day", "week"):
-            collected[f"seasonal_naive_{period}"].append(seasonal_naive(history, origin, horizon, resolution, period=period))
+            collected[f"seasonal_naive_{period}"].append(
+                seasonal_naive(history, origin, horizon, resolution, period=period, known_until=origin - lead))
     actual = np.concatenate(actual_parts)
     if not np.isfinite(actual).any():
         raise BacktestError(f"city {city} has no usable actuals between {start} and {end}")
@@ -173,6 +179,7 @@ def run_backtest(
         start=start,
         end=end,
         days=len(origins),
+        lead=format_lead(pd.Timedelta(lead)),
         weather="forecast" if any(day.weather_forecast for day in forecasts) else "observed",
         resolution_minutes=resolution,
         metrics=metrics,

@@ -51,7 +51,9 @@ class Samples:
     ymask: np.ndarray  # (n, H) bool
     city_idx: np.ndarray  # (n,) int
     scale: np.ndarray  # (n,) MW per scaled unit
-    origin: np.ndarray  # (n,) datetime64[ns] UTC issue times
+    origin: np.ndarray  # (n,) datetime64[ns] UTC: where known load ends (the effective issue time)
+    lead: np.ndarray  # (n,) int steps from ``origin`` to the first target step
+    start: np.ndarray  # (n,) datetime64[ns] UTC: the first target step
     cities: np.ndarray  # (n,) city codes
 
     def __len__(self) -> int:
@@ -67,7 +69,7 @@ class Samples:
 
 def future_feature_names(lag_days: list[int]) -> list[str]:
     return [
-        *COVARIATES, "step_hours", *[f"load_lag_{k}d" for k in lag_days],
+        *COVARIATES, "lead_hours", *[f"load_lag_{k}d" for k in lag_days],
         *[f"apparent_delta_{k}d" for k in lag_days], *[f"holiday_lag_{k}d" for k in lag_days],
         *TAIL_FEATURES,
     ]
@@ -110,15 +112,24 @@ def _nanmean(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def cut_samples(
-    grid: CityGrid, origins: np.ndarray, horizon: int, history_steps: int, lag_days: list[int],
+    grid: CityGrid, origins: np.ndarray, leads: np.ndarray, horizon: int, history_steps: int, lag_days: list[int],
     steps_per_day: int, city_idx: int, scale: float,
 ) -> Samples:
-    """Samples for issue times at grid indices ``origins``; needs ``origins >= max lag`` in steps."""
+    """Samples whose known load ends at grid indices ``origins`` and whose targets start ``leads``
+    steps later; needs ``origins >= max lag`` in steps.
+
+    Everything read from the load is before the origin: the history window, the level, and
+    each same-block lag only where it falls before the origin (NaN elsewhere, so a longer
+    lead simply has fewer lags). ``lead_hours`` tells the model how far each target is from
+    the last known load.
+    """
     origins = np.asarray(origins, dtype=np.int64)
+    leads = np.broadcast_to(np.asarray(leads, dtype=np.int64), origins.shape)
     n, N = len(origins), len(grid.load_s)
     load = grid.load_s
     steps = np.arange(horizon)
-    t = origins[:, None] + steps[None, :]  # (n, H)
+    ahead = leads[:, None] + steps[None, :]  # (n, H) steps from the origin
+    t = origins[:, None] + ahead  # (n, H)
     t_safe = np.minimum(t, N - 1)
     hist_idx = origins[:, None] - history_steps + np.arange(history_steps)[None, :]
     hist_load = load[hist_idx].astype(np.float64)
@@ -127,17 +138,18 @@ def cut_samples(
     level = np.where(np.isnan(level), _nanmean(hist_load, axis=1), level)
     level = np.where(np.isnan(level), 1.0, level)
     hist_std = np.nan_to_num(np.nanstd(np.where(np.isnan(last_day), np.nanmean(last_day), last_day), axis=1), nan=0.0)
-    lags = [load[t - k * steps_per_day].astype(np.float64) - level[:, None] for k in lag_days]
+    lags = [np.where(ahead < k * steps_per_day, load[np.minimum(t - k * steps_per_day, N - 1)], np.nan) - level[:, None]
+            for k in lag_days]
     lag_mean = _nanmean(np.stack(lags, axis=2), axis=2) if lags else np.zeros((n, horizon))
     # How the weather and the calendar differ from each lag's day: what a lag must be corrected for.
     apparent = grid.cov[:, APPARENT]
-    deltas = [apparent[t_safe] - apparent[t - k * steps_per_day] for k in lag_days]
-    lag_holidays = [grid.cov[t - k * steps_per_day, HOLIDAY] for k in lag_days]
+    deltas = [apparent[t_safe] - apparent[np.minimum(t - k * steps_per_day, N - 1)] for k in lag_days]
+    lag_holidays = [grid.cov[np.minimum(t - k * steps_per_day, N - 1), HOLIDAY] for k in lag_days]
     last = hist_load[:, -1] - level
     future = np.concatenate(
         [
             grid.cov[t_safe],
-            np.broadcast_to((steps * (1440 // steps_per_day) / 60.0)[None, :, None], (n, horizon, 1)),
+            (ahead * (1440 // steps_per_day) / 60.0)[:, :, None],
             *[lag[:, :, None] for lag in lags],
             *[d[:, :, None] for d in deltas],
             *[hol[:, :, None] for hol in lag_holidays],
@@ -158,6 +170,10 @@ def cut_samples(
     return Samples(
         future=future, hist=hist, level=level.astype(np.float32), y=y, ymask=ymask,
         city_idx=np.full(n, city_idx, dtype=np.int64), scale=np.full(n, scale, dtype=np.float32),
-        origin=grid.ts[origins].tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]"),
+        origin=_utc64(grid.ts[origins]), lead=leads.copy(), start=_utc64(grid.ts[np.minimum(origins + leads, N - 1)]),
         cities=np.full(n, grid.city, dtype=object),
     )
+
+
+def _utc64(stamps: pd.DatetimeIndex) -> np.ndarray:
+    return stamps.tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[ns]")
