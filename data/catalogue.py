@@ -99,12 +99,14 @@ def _read_overlay(path: Path) -> list[City]:
 class Catalogue:
     """Shipped cities plus the user's own, looked up by code."""
 
-    def __init__(self, base_file: Path, overlay_file: Path) -> None:
+    def __init__(self, base_file: Path | None, overlay_file: Path) -> None:
+        """``base_file`` None: the user's cities alone (the metadata store keeps them)."""
         self._base_file = base_file
         self._overlay_file = overlay_file
         self._cities: dict[str, City] = {}
         # The shipped file must exist: a missing one would read as an empty catalogue.
-        for city in _read_cities(base_file) + _read_overlay(overlay_file):
+        shipped = _read_cities(base_file) if base_file is not None else []
+        for city in shipped + _read_overlay(overlay_file):
             self._cities[city.code] = city
 
     @classmethod

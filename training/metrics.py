@@ -28,7 +28,7 @@ from typing import Literal
 
 import numpy as np
 
-METRIC_NAMES: tuple[str, ...] = ("mape", "smape", "mase", "rmse", "pinball", "coverage")
+METRIC_NAMES: tuple[str, ...] = ("mape", "smape", "mase", "rmse", "pinball", "coverage", "within_5pct")
 #: Quantile levels of the three forecast columns (same as ``training.api.QUANTILES``).
 LEVELS = np.array([0.1, 0.5, 0.9])
 Period = Literal["day", "week"]
@@ -63,6 +63,13 @@ def mape(actual: np.ndarray, forecast: np.ndarray) -> float:
     a, f = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
     keep = np.isfinite(a) & np.isfinite(f) & (a != 0)
     return 100.0 * _mean_or_nan(np.abs(a[keep] - f[keep]) / np.abs(a[keep]))
+
+
+def within_share(actual: np.ndarray, forecast: np.ndarray, tolerance: float = 0.05) -> float:
+    """Share of blocks whose P50 is within ``tolerance`` of the actual (the operators' deviation figure)."""
+    a, f = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(f) & (a != 0)
+    return _mean_or_nan((np.abs(a[keep] - f[keep]) <= tolerance * np.abs(a[keep])).astype(float))
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -124,7 +131,7 @@ def evaluate(
     insample: np.ndarray | None = None,
     season: int = 96,
 ) -> dict[str, float]:
-    """All six metrics (``METRIC_NAMES``) of one quantile forecast against the actuals.
+    """Every metric (``METRIC_NAMES``) of one quantile forecast against the actuals.
 
     ``season`` is the MASE seasonality in steps (one day by default at 15 minutes; pass
     ``season_steps(resolution_minutes)`` for other resolutions).
@@ -138,4 +145,5 @@ def evaluate(
         "rmse": rmse(a, p50),
         "pinball": pinball(a, q),
         "coverage": coverage(a, q),
+        "within_5pct": within_share(a, p50),
     }

@@ -199,7 +199,7 @@ class FileMetadataStore:
     def _overlay(self) -> Catalogue:
         # The user's cities are the catalogue overlay kept in this same folder.
         overlay = self.root / "cities.yaml"
-        return Catalogue(overlay, overlay)
+        return Catalogue(None, overlay)
 
     def upsert_city(self, city: City) -> None:
         with self._locked():

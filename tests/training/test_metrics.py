@@ -37,6 +37,9 @@ def test_evaluate_matches_hand_computed_values() -> None:
     assert result["coverage"] == pytest.approx(2.0 / 3.0)
     # MASE: MAE 35/3 divided by the in-sample seasonal-naive error 10/3.
     assert result["mase"] == pytest.approx(3.5)
+    # within 5 %: 110 vs 100 (10 %) and 180 vs 200 (10 %) are not; the zero actual is left out.
+    assert result["within_5pct"] == 0.0
+    assert evaluate(np.array([100.0, 200.0]), np.array([[0, 104.0, 0], [0, 211.0, 0]]))["within_5pct"] == 0.5
 
 
 def test_mase_is_nan_without_enough_history() -> None:

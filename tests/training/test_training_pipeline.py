@@ -20,7 +20,7 @@ from training.registry import open_registry
 from training.tiny import TINY_CONFIG
 
 FORECASTERS = {"xgboost", "lstm", "transformer", "ensemble", "seasonal_naive_day", "seasonal_naive_week"}
-METRICS = {"mape", "smape", "mase", "rmse", "pinball", "coverage"}
+METRICS = {"mape", "smape", "mase", "rmse", "pinball", "coverage", "within_5pct"}
 
 
 @pytest.fixture()
