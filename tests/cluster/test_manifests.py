@@ -315,8 +315,8 @@ def test_gpu_groups_ask_for_gpus_and_autoscaling_bounds_hold() -> None:
     cluster = _manifest("RayCluster", "efp")["spec"]
     assert cluster["enableInTreeAutoscaling"] is True
     groups = {group["groupName"]: group for group in cluster["workerGroupSpecs"]}
-    # The GPU group is added by the prod overlay (tests/cluster/test_overlays.py).
-    assert "cpu" in groups
+    assert {"cpu", "gpu"} <= set(groups)
+    assert _gpu_limit(groups["gpu"]["template"]["spec"]["containers"][0]) >= 1
     assert _gpu_limit(groups["cpu"]["template"]["spec"]["containers"][0]) == 0
     for path, doc in _ray_manifests():
         for spec in ray_cluster_specs(doc):
