@@ -1,7 +1,7 @@
 """Copy the Serve config kept at ``configs/serve/app.yaml`` into the RayService's ``serveConfigV2``.
 
 ``serve build serving.app:build_app -o configs/serve/app.yaml`` writes the config that
-``serve deploy`` uses; the RayService in ``cluster/rayservice.yaml`` must deploy exactly the
+``serve deploy`` uses; the RayService in ``cluster/base/rayservice.yaml`` must deploy exactly the
 same applications, or the cluster would run something no test has seen. This script
 rewrites only the ``serveConfigV2`` block of the manifest (comments and the rest stay as
 written). ``http_options`` and ``grpc_options`` are not copied: on Kubernetes, KubeRay owns
@@ -9,7 +9,7 @@ the ports (Serve on 8000, behind the serve Service).
 
 Usage (from the repository root)::
 
-    python cluster/sync_serve_config.py          # rewrite cluster/rayservice.yaml
+    python cluster/sync_serve_config.py          # rewrite cluster/base/rayservice.yaml
     python cluster/sync_serve_config.py --check  # exit 1 if it is out of date
 """
 
@@ -25,7 +25,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_YAML = REPO_ROOT / "configs" / "serve" / "app.yaml"
-RAYSERVICE_YAML = REPO_ROOT / "cluster" / "rayservice.yaml"
+RAYSERVICE_YAML = REPO_ROOT / "cluster" / "base" / "rayservice.yaml"
 #: Top-level keys of the `serve build` output that a RayService carries over.
 CARRIED_KEYS = ("proxy_location", "logging_config", "applications")
 _BLOCK_START = re.compile(r"^(?P<indent> *)serveConfigV2: \|[-+]?\s*$")

@@ -1,4 +1,4 @@
-"""The data contract (DESIGN.md, "Data contract") as column lists and Arrow schemas.
+"""The data contract (docs/contracts.md, "Data contract") as column lists and Arrow schemas.
 
 Every store, connector and the preprocessor use these names, so a column is spelt the
 same from the CSV a user imports to the feature the model sees.

@@ -37,7 +37,7 @@ class ItemError:
 
 
 def weather_frame(city: str, weather: list[dict[str, Any]] | None) -> pd.DataFrame | None:
-    """User weather points as weather rows (DESIGN.md weather record, kind 'forecast')."""
+    """User weather points as weather rows (weather record of docs/contracts.md, "Data contract", kind 'forecast')."""
     if not weather:
         return None
     frame = pd.DataFrame(weather)

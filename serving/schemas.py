@@ -1,4 +1,4 @@
-"""Request and response bodies of HTTP API v1 (DESIGN.md, "HTTP contract").
+"""Request and response bodies of HTTP API v1 (docs/contracts.md, "HTTP contract").
 
 Field names are the contract. Shape checks happen here (pydantic answers 422 naming the
 field); checks that need the model (is the horizon a whole number of the model's steps?)
@@ -31,7 +31,7 @@ class _Body(BaseModel):
 
 
 class WeatherPoint(_Body):
-    """User-supplied weather for one interval of the horizon (DESIGN.md weather record)."""
+    """User-supplied weather for one interval of the horizon (weather record of docs/contracts.md, "Data contract")."""
 
     ts: datetime
     temperature_c: float | None = Field(None, ge=-80, le=70, allow_inf_nan=False)

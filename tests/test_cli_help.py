@@ -1,4 +1,4 @@
-"""Every `efp` command and group answers --help (DESIGN.md: "every command has --help")."""
+"""Every `efp` command and group answers --help (docs/contracts.md, "CLI contract": "every command has --help")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Forecast accuracy metrics that every report of the platform uses (DESIGN.md, "Metrics everyone reports").
+"""Forecast accuracy metrics that every report of the platform uses (docs/contracts.md, "Metrics everyone reports").
 
 One implementation, vectorised in numpy, so the training pipeline, the backtest, the
 registry's promotion gate and the benchmarks can never disagree on what "MAPE" means.

@@ -1,4 +1,4 @@
-"""CSV and Parquet in the canonical schema (DESIGN.md, "CSV/Parquet import").
+"""CSV and Parquet in the canonical schema (docs/contracts.md, "Data contract", CSV/Parquet import).
 
 Columns: ``timestamp`` (ISO 8601; without offset it is the city's own time), ``load_mw``,
 optional ``city``, optional ``load_shedding`` and weather columns by their contract names.

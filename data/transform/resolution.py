@@ -1,7 +1,8 @@
 """A series' resolution: inferred from its timestamps, then mapped to a stored one.
 
-Series keep their own resolution (15, 30 or 60 minutes, DESIGN.md); finer series such as
-the SLDC's 5-minute table are averaged to 15-minute blocks, the grid's own granularity.
+Series keep their own resolution (15, 30 or 60 minutes; docs/contracts.md, "Data contract");
+finer series such as the SLDC's 5-minute table are averaged to 15-minute blocks, the grid's
+own granularity.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``efp`` command line (DESIGN.md, "CLI contract").
+"""The ``efp`` command line (docs/contracts.md, "CLI contract").
 
 Each command group lives in its own module and registers itself on the root app, so the
 groups stay small and independent.

@@ -1,4 +1,4 @@
-"""``efp backtest``, ``efp tune`` and ``efp models list|show|promote|rollback`` (DESIGN.md, "CLI contract").
+"""``efp backtest``, ``efp tune`` and ``efp models list|show|promote|rollback`` (docs/contracts.md, "CLI contract").
 
 Thin wiring: parse options, call ``training.backtest`` / ``training.tuning`` /
 ``training.registry``, print a table or ``--json``.

@@ -1,4 +1,4 @@
-"""``efp serve``, ``efp forecast`` and ``efp keys create|list|revoke`` (DESIGN.md, "CLI contract")."""
+"""``efp serve``, ``efp forecast`` and ``efp keys create|list|revoke`` (docs/contracts.md, "CLI contract")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``efp train``: train the ensemble on Ray Train and register a candidate (DESIGN.md, "CLI contract")."""
+"""``efp train``: train the ensemble on Ray Train and register a candidate (docs/contracts.md, "CLI contract")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which HTTP status an error becomes, decided by its class alone (DESIGN.md, "HTTP contract").
+"""Which HTTP status an error becomes, decided by its class alone (docs/contracts.md, "HTTP contract").
 
 Messages are for people and get reworded; the class, and ``InvalidFieldError.field``, are
 what the API reads. Errors a caller can fix never become 500.

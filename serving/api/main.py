@@ -1,4 +1,4 @@
-"""HTTP API v1 (DESIGN.md, "HTTP contract"): the FastAPI app around one ``ServiceState``.
+"""HTTP API v1 (docs/contracts.md, "HTTP contract"): the FastAPI app around one ``ServiceState``.
 
 The Serve ingress builds one per replica, tests build one in-process over the local engine.
 This module only assembles: routes live in ``routes/``, what they depend on in ``deps.py``,

@@ -19,6 +19,8 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLUSTER_DIR = REPO_ROOT / "cluster"
+#: The folders of manifests: the long-lived base the overlays start from, and the RayJobs.
+MANIFEST_DIRS = (CLUSTER_DIR / "base", CLUSTER_DIR / "jobs")
 CRD_DIR = REPO_ROOT / "tests" / "fixtures" / "crds"
 #: Manifest kind -> vendored CRD file.
 CRD_FILES = {
@@ -89,8 +91,9 @@ def schema_errors(validator: jsonschema.protocols.Validator, manifest: dict[str,
 
 
 def manifest_files() -> list[Path]:
-    """Every Kubernetes manifest in cluster/ (kustomization.yaml is kustomize's, not the API's)."""
-    return sorted(p for p in CLUSTER_DIR.glob("*.yaml") if p.name != "kustomization.yaml")
+    """Every Kubernetes manifest in cluster/base and cluster/jobs (kustomization.yaml is
+    kustomize's, not the API's; the overlays' patches are checked rendered, test_overlays.py)."""
+    return sorted(p for folder in MANIFEST_DIRS for p in folder.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
 def load_documents(path: Path) -> list[dict[str, Any]]:

@@ -35,7 +35,8 @@ from kuberay_schema import (
 )
 
 SERVE_APP_YAML = REPO_ROOT / "configs" / "serve" / "app.yaml"
-IMAGE_REPOSITORY = "ghcr.io/example/energy-forecast-platform"
+#: The image name the manifests use; cluster/image (the one image setting) rewrites it.
+IMAGE_REPOSITORY = "energy-forecast-platform"
 ENTRYPOINT = re.compile(r"python\s+-m\s+(ray_apps\.[A-Za-z_][\w.]*)")
 #: Environment variables that carry credentials and must come from a Secret.
 SECRET_ENV = {"EFP_DATABASE_URL", "EFP_REDIS_URL", "EFP_JWT_SECRET", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
@@ -190,7 +191,7 @@ def test_rayservice_serves_the_built_serve_config() -> None:
     built = yaml.safe_load(SERVE_APP_YAML.read_text(encoding="utf-8"))
     deployed = yaml.safe_load(_manifest("RayService")["spec"]["serveConfigV2"])
     assert deployed["applications"] == built["applications"], (
-        "cluster/rayservice.yaml serveConfigV2 differs from configs/serve/app.yaml: "
+        "cluster/base/rayservice.yaml serveConfigV2 differs from configs/serve/app.yaml: "
         "run `python cluster/sync_serve_config.py`"
     )
 
@@ -297,8 +298,11 @@ def test_ray_and_torch_versions_agree_with_the_image() -> None:
 
 
 def test_image_holds_every_package_and_the_configs() -> None:
-    """The image runs `python -m ray_apps.<job>` from an editable install of the copied tree:
-    a package pyproject.toml ships but the Dockerfile does not copy would be missing there."""
+    """The image installs the wheel built from the copied tree: a package pyproject.toml
+    ships but the Dockerfile does not copy would be missing from the wheel, and so from
+    every pod."""
+    assert "pip wheel --no-deps" in (CLUSTER_DIR / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install --no-deps /tmp/wheels/" in (CLUSTER_DIR / "Dockerfile").read_text(encoding="utf-8")
     dockerfile = (CLUSTER_DIR / "Dockerfile").read_text(encoding="utf-8")
     with (REPO_ROOT / "pyproject.toml").open("rb") as handle:
         patterns = tomllib.load(handle)["tool"]["setuptools"]["packages"]["find"]["include"]
@@ -332,9 +336,12 @@ def test_rayjobs_clean_up_after_themselves() -> None:
         assert spec["ttlSecondsAfterFinished"] > 0, job["metadata"]["name"]
 
 
-def test_kustomization_names_real_files_and_leaves_jobs_out() -> None:
-    kustomization = yaml.safe_load((CLUSTER_DIR / "kustomization.yaml").read_text(encoding="utf-8"))
-    listed = set(kustomization["resources"])
-    files = {path.name for path in manifest_files()}
-    assert listed <= files, f"kustomization.yaml lists missing files: {sorted(listed - files)}"
-    assert files - listed == {name for name in files if name.startswith("rayjob-")}
+def test_kustomizations_name_every_manifest_and_keep_jobs_apart() -> None:
+    for folder in ("base", "jobs"):
+        kustomization = yaml.safe_load((CLUSTER_DIR / folder / "kustomization.yaml").read_text(encoding="utf-8"))
+        listed = set(kustomization["resources"])
+        files = {path.name for path in (CLUSTER_DIR / folder).glob("*.yaml") if path.name != "kustomization.yaml"}
+        assert listed == files, f"cluster/{folder}/kustomization.yaml: listed {sorted(listed)}, present {sorted(files)}"
+        assert kustomization["components"] == ["../image"], f"cluster/{folder}: not through the one image setting"
+        jobs = {name for name in files if name.startswith("rayjob-")}
+        assert jobs == (files if folder == "jobs" else set()), f"cluster/{folder}: RayJobs belong in cluster/jobs only"

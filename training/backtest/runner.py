@@ -1,4 +1,4 @@
-"""Rolling-origin backtest (DESIGN.md, "Metrics everyone reports").
+"""Rolling-origin backtest (docs/contracts.md, "Metrics everyone reports").
 
 One forecast per local day, issued at 00:00 in the city's timezone for the 24 hours that
 follow (horizon = one day of steps at the series' resolution), from the same
