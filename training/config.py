@@ -30,8 +30,9 @@ class _Strict(BaseModel):
 
 
 class SplitConfig(_Strict):
-    validation_days: int = Field(30, ge=1, description="Days before the test window used for early stopping and ensemble weights.")
-    test_days: int = Field(30, ge=1, description="Last days held out for the test metrics.")
+    validation_days: int = Field(30, ge=1, description="Days before the test window used for early stopping (rounds, epochs).")
+    test_days: int = Field(30, ge=1, description="Last days: out-of-sample forecasts for ensemble weights, band calibration and the cross-validated metrics.")
+    final_refit: bool = Field(True, description="After selection, refit every member on all data through --until with the selected rounds/epochs (what gets registered).")
     max_train_days: int | None = Field(None, ge=7, description="Use at most this many days before validation (None: all).")
 
 

@@ -39,6 +39,7 @@ class TrainingData:
     cities: list[str]
     windows: dict[str, pd.Timestamp]
     loads: dict[str, pd.DataFrame] = field(default_factory=dict)  # cleaned load rows per city (for baselines)
+    full: Samples | None = None  # training-style samples over every window, for the final refit
 
     @property
     def horizon(self) -> int:
@@ -55,7 +56,15 @@ class TrainingData:
             return samples.take(np.flatnonzero(samples.cities == city))
 
         return TrainingData(self.preprocessor, pick(self.train), pick(self.validation), pick(self.test),
-                            self.resolution_minutes, [city], self.windows, {city: self.loads[city]})
+                            self.resolution_minutes, [city], self.windows, {city: self.loads[city]},
+                            None if self.full is None else pick(self.full))
+
+    def everything(self) -> "TrainingData":
+        """The same data with every window to train on (the final refit); validation stays for progress lines."""
+        if self.full is None:
+            raise TrainingDataError("these training data were prepared without the all-windows samples")
+        return TrainingData(self.preprocessor, self.full, self.validation, self.test, self.resolution_minutes,
+                            self.cities, self.windows, self.loads, self.full)
 
 
 def issue_pairs(grid_ts: pd.DatetimeIndex, tz, resolution_minutes: int, features: FeatureConfig, lo: pd.Timestamp,
@@ -123,7 +132,7 @@ def build_training_data(
             f"not enough history: need more than {config.split.validation_days + config.split.test_days} days of validation+test "
             f"plus {pre.lookback_steps() // spd + 4} days to train on, have data from {first.date()} to {end.date()}")
 
-    def one_city(city: City) -> tuple[Samples, Samples, Samples]:
+    def one_city(city: City) -> tuple[Samples, Samples, Samples, Samples]:
         load, weather = frames[city.code]
         grid = pre.city_grid(city.code, load, weather, first, end)
         lookback = pre.lookback_steps()
@@ -131,16 +140,18 @@ def build_training_data(
         tr = issue_pairs(grid.ts, city.tz, res, features, first, val_start, horizon, lookback, intraday=True)
         va = issue_pairs(grid.ts, city.tz, res, features, val_start, test_start, horizon, lookback, intraday=False)
         te = issue_pairs(grid.ts, city.tz, res, features, test_start, end, horizon, lookback, intraday=False)
-        return pre.samples_at(grid, *tr), pre.samples_at(grid, *va), pre.samples_at(grid, *te)
+        everything = issue_pairs(grid.ts, city.tz, res, features, first, end, horizon, lookback, intraday=True)
+        return (pre.samples_at(grid, *tr), pre.samples_at(grid, *va), pre.samples_at(grid, *te),
+                pre.samples_at(grid, *everything))
 
     parts = list(parallel_map(one_city, cities))
-    train, val, test = (Samples.concat([p[i] for p in parts]) for i in range(3))
+    train, val, test, full = (Samples.concat([p[i] for p in parts]) for i in range(4))
     for name, part in (("train", train), ("validation", val), ("test", test)):
         if len(part) == 0 or not part.ymask.any():
             raise TrainingDataError(f"the {name} window has no usable targets (data {first.date()} .. {end.date()})")
     windows = {"train_start": first, "validation_start": val_start, "test_start": test_start, "end": end}
     loads = {c.code: frames[c.code][0] for c in cities}
-    return TrainingData(pre, train, val, test, resolution_minutes, [c.code for c in cities], windows, loads)
+    return TrainingData(pre, train, val, test, resolution_minutes, [c.code for c in cities], windows, loads, full)
 
 
 def _window(frame: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:

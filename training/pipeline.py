@@ -44,7 +44,7 @@ class TrainReport(BaseModel):
     samples: dict[str, int]
     validation_pinball: dict[str, float]
     weights: dict[str, list[dict[str, float]]]
-    metrics: dict[str, dict[str, dict[str, float]]] = Field(description="{city|all: {forecaster: {metric: value}}} on the test window.")
+    metrics: dict[str, dict[str, dict[str, float]]] = Field(description="{city|all: {forecaster: {metric: value}}}: cross-validated on the test window, before the final refit.")
     registered: bool
     bundle_dir: str | None
     distributed: bool
@@ -72,6 +72,24 @@ def effective_config(config: TrainConfig, *, models=None, workers=None, use_gpu=
     return parse_config({**config.model_dump(), **update, "scaling": scaling.model_dump()}, "command line")
 
 
+def _refit_on_everything(data, members: dict, selected: dict[str, dict], config: TrainConfig, distributed: bool,
+                         run_dir: Path, log: Callable[[str], None]) -> dict:
+    """Every member again, on all windows through --until, with the rounds/epochs its selection chose:
+    the registered model sees the most recent data; the ensemble keeps what it learnt out of sample."""
+    everything = data.everything()
+    log(f"[stage] final refit on all data through {data.windows['end']:%Y-%m-%d} ({len(everything.train)} issue times)")
+    refitted = {}
+    for name, member in members.items():
+        params = {**config.member_params(name), **selected.get(name, {})}
+        try:
+            refitted[name] = fit_member(name, params, everything, scaling=config.scaling, distributed=distributed,
+                                        run_dir=run_dir, seed=config.seed, log=log).member
+        except Exception as error:  # keep the selected fit rather than lose the member
+            log(f"[stage] {name}: final refit failed ({type(error).__name__}: {error}); registering the selected fit")
+            refitted[name] = member
+    return refitted
+
+
 def train(
     settings: PlatformSettings, config: TrainConfig, *, cities: list[str] | None = None, until: date | None = None,
     models: list[str] | None = None, workers: int | None = None, use_gpu: str | None = None, distributed: bool = True,
@@ -91,7 +109,7 @@ def train(
         f"test ..{w['end']:%Y-%m-%d} ({len(data.train)}/{len(data.validation)}/{len(data.test)} issue times)")
     run_dir = settings.data_dir / "ray_results"
     fit = fit_member if config.global_model else fit_member_per_city
-    members, val_pinball, failed = {}, {}, {}
+    members, val_pinball, failed, selected = {}, {}, {}, {}
     for name in config.models:
         log(f"[stage] training {name} ({'Ray Train' if distributed else 'in-process'})")
         try:
@@ -101,7 +119,7 @@ def train(
             failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             log(f"[stage] {name} failed: {failed[name]}")
             continue
-        members[name], val_pinball[name] = outcome.member, outcome.validation_pinball
+        members[name], val_pinball[name], selected[name] = outcome.member, outcome.validation_pinball, outcome.selected
         log(f"[stage] {name}: validation pinball {outcome.validation_pinball:.4f}")
     if not members:
         raise TrainingFailedError(f"no member could be trained: {failed}")
@@ -113,13 +131,19 @@ def train(
     log("[stage] evaluating members, cross-fitted ensemble and baselines on the test window (lead 0)")
     metrics = evaluate_test(data, members, crossed)
     bundle.metrics = metrics["all"]
+    refit = config.split.final_refit and config.global_model
+    if refit:
+        bundle.members = _refit_on_everything(data, members, selected, config, distributed, run_dir, log)
+    elif config.split.final_refit:
+        log("[stage] per-city models are registered as selected (the final refit covers global models)")
     folder = Path(bundle_dir) if bundle_dir else Path(tempfile.mkdtemp(prefix=f"bundle-{version}-"))
     bundle.save(folder)
     commit = git_commit()
     if register:
         info = VersionInfo(
             cities=data.cities, resolution_minutes=data.resolution_minutes, train_start=w["train_start"].to_pydatetime(),
-            train_end=w["test_start"].to_pydatetime(), data_end=w["end"].to_pydatetime(), members=sorted(members),
+            train_end=(w["end"] if refit else w["test_start"]).to_pydatetime(), data_end=w["end"].to_pydatetime(),
+            members=sorted(members),
             metrics=metrics["all"], config=config.model_dump(mode="json"), git_commit=commit,
             feature_schema_hash=bundle.feature_schema_hash,
             notes=f"failed members: {failed}" if failed else "",

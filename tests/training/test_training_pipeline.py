@@ -43,9 +43,15 @@ def test_train_evaluates_everything_and_registers(stored):
     version = registry.get(report.version)
     assert version.stage == "candidate" and version.feature_schema_hash == report.feature_schema_hash
     assert version.git_commit and version.members == ["lstm", "transformer", "xgboost"]
-    assert version.train_end == report.windows["test_start"]
+    # The registered members were refitted on everything through the end of the data, with the
+    # rounds early stopping chose: the promotion gate's unseen window starts after all of it.
+    assert any(line.startswith("[stage] final refit on all data") for line in lines)
+    assert version.train_end == report.windows["end"]
     bundle = load_bundle(registry.fetch(report.version))
     assert bundle.version == report.version and bundle.cities == ["DEL", "MUM"]
+    chosen = [line for line in lines if line.startswith("[xgboost] round")]
+    assert bundle.members["xgboost"].booster.num_boosted_rounds() <= TINY_CONFIG["members"]["xgboost"]["num_boost_round"]
+    assert chosen
 
 
 def test_until_limits_the_data_and_per_city_models_work(stored):

@@ -77,6 +77,8 @@ class FitOutcome:
     member: TrainedMember
     validation_pinball: float  # in units of the city scale (comparable across cities and members)
     history: list[dict] = field(default_factory=list)
+    #: The params that repeat this fit's selection without early stopping (the final refit on all data uses them).
+    selected: dict[str, Any] = field(default_factory=dict)
 
 
 FitFunction = Callable[[dict[str, Any], FitData, FitContext], FitOutcome]

@@ -97,6 +97,15 @@ class TorchMember:
         return cls(name, net, meta["arch"], state, norm)
 
 
+def _selected(history: list[dict]) -> dict[str, Any]:
+    """The epochs up to the best validation epoch, to train exactly as long on all data (no early stopping)."""
+    if not history:
+        return {}
+    best = min(history, key=lambda entry: entry["val_loss"])
+    epochs = int(best["epoch"]) + 1
+    return {"epochs": epochs, "patience": epochs + 1}
+
+
 def _loop_config(name: str, net: type[torch.nn.Module], arch: dict, params: dict[str, Any], ctx: FitContext) -> dict:
     return {"name": name, "net": net, "params": params, "arch": arch, "seed": ctx.seed, "epoch_hook": ctx.epoch_hook}
 
@@ -110,7 +119,7 @@ def fit_local(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, para
     out = train_sequence_member(_loop_config(name, net, arch, params, ctx), norm.tensors(data.train),
                                 norm.tensors(data.validation), session)
     member = TorchMember(name, net, arch, out["state_dict"], norm)
-    return FitOutcome(member, scaled_pinball(member, data.validation), out["history"])
+    return FitOutcome(member, scaled_pinball(member, data.validation), out["history"], _selected(out["history"]))
 
 
 def _ray_worker(config: dict) -> None:
@@ -141,7 +150,7 @@ def fit_ray(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params
     for entry in state["history"]:
         ctx.log(progress_line(entry))
     member = TorchMember(name, net, arch, state["best_state"] or state["model"], norm)
-    return FitOutcome(member, scaled_pinball(member, data.validation), state["history"])
+    return FitOutcome(member, scaled_pinball(member, data.validation), state["history"], _selected(state["history"]))
 
 
 def torch_member_spec(name: str, params: type[BaseModel], net: type[torch.nn.Module], arch: ArchFunction, *,

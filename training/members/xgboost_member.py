@@ -100,6 +100,12 @@ def boost(booster: dict, params: dict, dtrain: xgb.DMatrix, dval: xgb.DMatrix, *
     return model[: model.best_iteration + 1], [float(v) for v in evals_result["validation"]["quantile"]]
 
 
+def _selected(booster: xgb.Booster) -> dict[str, Any]:
+    """The rounds early stopping kept, to boost exactly as many on all data (no early stopping there)."""
+    rounds = booster.num_boosted_rounds()
+    return {"num_boost_round": rounds, "early_stopping_rounds": rounds + 1}
+
+
 def _history(curve: list[float], every: int) -> list[dict]:
     return [{"round": i + 1, "val_loss": v} for i, v in enumerate(curve) if (i + 1) % every == 0]
 
@@ -146,7 +152,8 @@ def fit_local(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutc
     booster, curve = boost(booster_params(params, ctx.seed), params, dtrain, dval,
                            report=lambda r, loss: ctx.log(progress_line(r, loss)), epoch_hook=ctx.epoch_hook)
     member = XGBoostMember(booster)
-    return FitOutcome(member, scaled_pinball(member, data.validation), _history(curve, params["report_every"]))
+    return FitOutcome(member, scaled_pinball(member, data.validation), _history(curve, params["report_every"]),
+                      _selected(booster))
 
 
 # -- Ray Train -----------------------------------------------------------------------------
@@ -203,7 +210,7 @@ def fit_ray(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutcom
     history = _history(result.metrics["curve"], params["report_every"])
     for entry in history:
         ctx.log(progress_line(entry["round"], entry["val_loss"]))
-    return FitOutcome(member, scaled_pinball(member, data.validation), history)
+    return FitOutcome(member, scaled_pinball(member, data.validation), history, _selected(member.booster))
 
 
 SPEC = MemberSpec(
