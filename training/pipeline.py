@@ -43,6 +43,7 @@ class TrainReport(BaseModel):
     windows: dict[str, datetime] = Field(description="train_start, validation_start, test_start, end (UTC).")
     samples: dict[str, int]
     validation_pinball: dict[str, float]
+    selected: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Member -> the rounds/epochs selection chose (the final refit uses them).")
     weights: dict[str, list[dict[str, float]]]
     metrics: dict[str, dict[str, dict[str, float]]] = Field(description="{city|all: {forecaster: {metric: value}}}: cross-validated on the test window, before the final refit.")
     registered: bool
@@ -155,7 +156,7 @@ def train(
         resolution_minutes=data.resolution_minutes, horizon_steps=data.horizon,
         windows={k: pd.Timestamp(v).to_pydatetime() for k, v in w.items()},
         samples={"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
-        validation_pinball=val_pinball, weights=bundle.ensemble.weights, metrics=metrics, registered=register,
+        validation_pinball=val_pinball, selected=selected, weights=bundle.ensemble.weights, metrics=metrics, registered=register,
         bundle_dir=str(folder), distributed=distributed, feature_schema_hash=bundle.feature_schema_hash,
         git_commit=commit, duration_s=round(time.perf_counter() - started, 1),
     )

@@ -49,9 +49,10 @@ def test_train_evaluates_everything_and_registers(stored):
     assert version.train_end == report.windows["end"]
     bundle = load_bundle(registry.fetch(report.version))
     assert bundle.version == report.version and bundle.cities == ["DEL", "MUM"]
-    chosen = [line for line in lines if line.startswith("[xgboost] round")]
-    assert bundle.members["xgboost"].booster.num_boosted_rounds() <= TINY_CONFIG["members"]["xgboost"]["num_boost_round"]
-    assert chosen
+    rounds = report.selected["xgboost"]["num_boost_round"]
+    assert 1 <= rounds <= TINY_CONFIG["members"]["xgboost"]["num_boost_round"]
+    assert bundle.members["xgboost"].booster.num_boosted_rounds() == rounds
+    assert 1 <= report.selected["lstm"]["epochs"] <= TINY_CONFIG["members"]["lstm"]["epochs"]
 
 
 def test_until_limits_the_data_and_per_city_models_work(stored):

@@ -94,10 +94,12 @@ def boost(booster: dict, params: dict, dtrain: xgb.DMatrix, dval: xgb.DMatrix, *
             return False
 
     evals_result: dict = {}
+    # Early stopping that could never trigger (the final refit's fixed rounds) is off: every round is kept.
+    stopping = params["early_stopping_rounds"] if params["early_stopping_rounds"] <= params["num_boost_round"] else None
     model = xgb.train(booster, dtrain, num_boost_round=params["num_boost_round"], evals=[(dval, "validation")],
-                      early_stopping_rounds=params["early_stopping_rounds"], evals_result=evals_result,
-                      verbose_eval=False, callbacks=[Progress()])
-    return model[: model.best_iteration + 1], [float(v) for v in evals_result["validation"]["quantile"]]
+                      early_stopping_rounds=stopping, evals_result=evals_result, verbose_eval=False, callbacks=[Progress()])
+    kept = model[: model.best_iteration + 1] if stopping is not None else model
+    return kept, [float(v) for v in evals_result["validation"]["quantile"]]
 
 
 def _selected(booster: xgb.Booster) -> dict[str, Any]:
