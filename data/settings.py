@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from data.config_files import (
@@ -33,7 +33,10 @@ ENV_PREFIX = "EFP_"
 SETTINGS_FILE_ENV = "EFP_CONFIG"
 #: Environment variables with the prefix that are not settings keys.
 NON_SETTING_ENV = {SETTINGS_FILE_ENV, CONFIG_DIR_ENV}
-DEV_JWT_SECRET = "development-only-secret-change-me"
+#: The shortest HS256 secret accepted (RFC 7518, section 3.2: a key at least as long as the hash).
+MIN_SECRET_BYTES = 32
+#: Settings whose values never appear in an error message: secrets, and URLs that may hold a password.
+SECRET_SETTINGS = frozenset({"jwt_secret", "database_url", "redis_url"})
 
 
 class SettingsError(ConfigFileError):
@@ -76,7 +79,8 @@ class PlatformSettings(BaseSettings):
     redis_url: str | None = Field(None, description="Redis URL for cache and rate limits; None keeps them in-process.")
     redis_prefix: str = Field("efp:", description="Prefix of every Redis key this platform writes.")
     auth_enabled: bool = Field(True, description="Require JWT or API key on the HTTP API.")
-    jwt_secret: str | None = Field(None, description="HS256 secret for bearer tokens.")
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 secret for bearer tokens (at least 32 bytes); none: bearer tokens are refused.")
     jwt_public_key: str | None = Field(None, description="PEM public key for RS256 bearer tokens.")
     jwt_algorithm: Literal["HS256", "RS256"] = Field("HS256", description="Bearer token algorithm.")
     environment: Literal["development", "test", "production"] = Field("development")
@@ -90,14 +94,13 @@ class PlatformSettings(BaseSettings):
     def _anchor_relative_paths(cls, value: Path | None) -> Path | None:
         return None if value is None else resolve_data_path(value)
 
-    @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> "PlatformSettings":
-        if self.environment == "production" and self.auth_enabled:
-            if self.jwt_algorithm == "HS256" and (not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET):
-                raise ValueError("jwt_secret: set a real secret in production")
-            if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
-                raise ValueError("jwt_public_key: RS256 needs a public key")
-        return self
+    @field_validator("jwt_secret", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short HS256 secret can be brute-forced offline from one token; there is no default to fall back on."""
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes (generate one: openssl rand -base64 48)")
+        return value
 
     # Derived locations of the embedded stores.
     @property
@@ -121,9 +124,17 @@ class PlatformSettings(BaseSettings):
         """The shipped (or site's) city catalogue unless ``cities_file`` names another."""
         return self.cities_file or config_path("cities.yaml")
 
-    @property
-    def effective_jwt_secret(self) -> str:
-        return self.jwt_secret or DEV_JWT_SECRET
+    def transport(self) -> dict[str, Any]:
+        """Every value as JSON with the secrets revealed: the overrides a Serve replica is built from.
+
+        ``model_dump(mode="json")`` masks a ``SecretStr`` as ``**********``, which a replica
+        would then take for the secret itself. Hand this only to replica constructors, never to a log.
+        """
+        values = self.model_dump(mode="json")
+        for name in SECRET_SETTINGS:
+            secret = getattr(self, name)
+            values[name] = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        return values
 
     @classmethod
     def settings_customise_sources(
@@ -169,6 +180,13 @@ def _origin(location: tuple[int | str, ...], overrides: dict[str, Any]) -> tuple
     return str(settings_file()), yaml_line(settings_file(), location)
 
 
+def _may_echo(error: ValidationError) -> bool:
+    """Echo the bad value only for a plain non-secret key: a whole-model error's input is every value."""
+    first = error.errors()[0]
+    location = first["loc"]
+    return bool(location) and str(location[0]) not in SECRET_SETTINGS and not isinstance(first.get("input"), dict)
+
+
 def load_settings(**overrides: Any) -> PlatformSettings:
     """Build settings, turning every problem into a one-line SettingsError naming the source and key."""
     unknown = _unknown_env_keys()
@@ -178,7 +196,7 @@ def load_settings(**overrides: Any) -> PlatformSettings:
         return PlatformSettings(**overrides)
     except ValidationError as error:
         source, line = _origin(error.errors()[0]["loc"], overrides)
-        problem = describe_validation_error(error, noun="setting", default="settings", show_input=True)
+        problem = describe_validation_error(error, noun="setting", default="settings", show_input=_may_echo(error))
         raise SettingsError(source, problem, line=line) from None
 
 

@@ -18,20 +18,27 @@ from serving.auth.principal import ANONYMOUS, ROLE_RANK, Principal
 
 log = logging.getLogger("efp.serving.auth")
 AUTH_DISABLED_WARNING = "AUTHENTICATION IS DISABLED (auth_enabled=false): every caller is treated as admin"
+NO_JWT_KEY_WARNING = "no jwt_secret or jwt_public_key configured: bearer tokens are refused (401); API keys still work"
 
 
 class AuthError(Exception):
     """No or bad credentials (HTTP 401)."""
 
 
+def verification_key(settings: PlatformSettings) -> str | None:
+    """The key bearer tokens are checked against, or None: there is deliberately no built-in fallback."""
+    if settings.jwt_algorithm == "RS256":
+        return settings.jwt_public_key or None
+    return settings.jwt_secret.get_secret_value() if settings.jwt_secret is not None else None
+
+
 class Authenticator:
     def __init__(self, settings: PlatformSettings, keys: KeyStore | None) -> None:
         self._settings = settings
         self._keys = keys
-        if settings.jwt_algorithm == "RS256":
-            self._jwt_key = settings.jwt_public_key or ""
-        else:
-            self._jwt_key = settings.effective_jwt_secret
+        self._jwt_key = verification_key(settings)
+        if self.enabled and self._jwt_key is None:
+            log.warning(NO_JWT_KEY_WARNING)
 
     @property
     def enabled(self) -> bool:
@@ -61,8 +68,8 @@ class Authenticator:
         return Principal(f"key:{record.id}", record.role, record.rate_limit_per_minute)
 
     def _from_jwt(self, token: str) -> Principal:
-        if not self._jwt_key:
-            raise AuthError("bearer tokens are not configured (no jwt_public_key)")
+        if self._jwt_key is None:
+            raise AuthError("bearer tokens are not configured on this service; use an API key")
         try:
             claims = jwt.decode(
                 token, self._jwt_key, algorithms=[self._settings.jwt_algorithm], options={"require": ["sub", "exp"]}
@@ -84,4 +91,6 @@ def issue_token(settings: PlatformSettings, subject: str, role: str, *, ttl_s: i
         if private_key is None:
             raise ValueError("RS256 needs the private key to sign")
         return jwt.encode(claims, private_key, algorithm="RS256")
-    return jwt.encode(claims, settings.effective_jwt_secret, algorithm="HS256")
+    if settings.jwt_secret is None:
+        raise ValueError("HS256 needs jwt_secret to sign")
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")
