@@ -57,6 +57,9 @@ class ServeSettings(Section):
     port: int = Field(8000, gt=0, lt=65536, description="HTTP port of the forecast service.")
     cache_ttl_s: int = Field(900, ge=0, description="Lifetime of a cached forecast.")
     rate_limit_per_minute: int = Field(600, gt=0, description="Requests per minute per credential.")
+    rate_limit_per_address_per_minute: int = Field(
+        1200, gt=0, description="Requests per minute per client address, taken before authentication (auth on).")
+    key_cache_s: float = Field(10.0, ge=0, description="How long a replica trusts an API key lookup (a revocation's delay).")
     max_body_bytes: int = Field(262_144, gt=0, description="Largest request body accepted (else 413).")
     member_timeout_s: float = Field(2.0, gt=0, description="A member slower than this is left out (degraded).")
 

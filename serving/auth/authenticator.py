@@ -7,17 +7,19 @@ and the service says so at start and on /healthz (see serving/api/routes/ops.py)
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import jwt
 
 from data.settings import PlatformSettings
+from serving.auth.key_lookup import KeyLookup
 from serving.auth.keys import KeyStore, split_key, verify
 from serving.auth.principal import ANONYMOUS, ROLE_RANK, Principal
 
 log = logging.getLogger("efp.serving.auth")
 AUTH_DISABLED_WARNING = "AUTHENTICATION IS DISABLED (auth_enabled=false): every caller is treated as admin"
+#: How long an unknown key id is remembered as unknown: short, so a freshly created key works at once.
+KEY_MISS_TTL_S = 5.0
 NO_JWT_KEY_WARNING = "no jwt_secret or jwt_public_key configured: bearer tokens are refused (401); API keys still work"
 
 
@@ -35,7 +37,8 @@ def verification_key(settings: PlatformSettings) -> str | None:
 class Authenticator:
     def __init__(self, settings: PlatformSettings, keys: KeyStore | None) -> None:
         self._settings = settings
-        self._keys = keys
+        self._keys = None if keys is None else KeyLookup(keys, hit_ttl_s=settings.serve.key_cache_s,
+                                                        miss_ttl_s=min(KEY_MISS_TTL_S, settings.serve.key_cache_s))
         self._jwt_key = verification_key(settings)
         if self.enabled and self._jwt_key is None:
             log.warning(NO_JWT_KEY_WARNING)
@@ -61,7 +64,7 @@ class Authenticator:
         if parts is None or self._keys is None:
             raise AuthError("invalid API key")
         key_id, secret = parts
-        record = await asyncio.to_thread(self._keys.get, key_id)
+        record = await self._keys.get(key_id)
         if not verify(record, secret):
             raise AuthError("invalid or revoked API key")
         assert record is not None
