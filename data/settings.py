@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from data.config_files import (
@@ -96,6 +96,14 @@ class PlatformSettings(BaseSettings):
     @classmethod
     def _anchor_relative_paths(cls, value: Path | None) -> Path | None:
         return None if value is None else resolve_data_path(value)
+
+    @field_validator("environment", mode="after")
+    @classmethod
+    def _production_needs_auth(cls, value: str, info: ValidationInfo) -> str:
+        """Auth off makes every caller an admin: fine on a laptop, never in production."""
+        if value == "production" and info.data.get("auth_enabled") is False:
+            raise ValueError("production needs auth_enabled: true (auth off makes every caller an admin)")
+        return value
 
     @field_validator("jwt_secret", mode="after")
     @classmethod

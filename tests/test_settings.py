@@ -72,3 +72,11 @@ def test_production_without_a_jwt_key_starts_and_has_no_secret_to_fall_back_on(m
     monkeypatch.setenv("EFP_ENVIRONMENT", "production")
     settings = load_settings()
     assert settings.jwt_secret is None and settings.jwt_public_key is None
+
+
+def test_production_refuses_auth_off():
+    """Issue 11, finding 4: a production service that anyone may call as admin is refused at start."""
+    with pytest.raises(SettingsError, match=r"setting 'environment': .*production needs auth_enabled: true"):
+        load_settings(environment="production", auth_enabled=False)
+    assert load_settings(environment="development", auth_enabled=False).auth_enabled is False  # what make demo runs
+
