@@ -39,6 +39,11 @@ MIN_SECRET_BYTES = 32
 SECRET_SETTINGS = frozenset({"jwt_secret", "database_url", "redis_url"})
 
 
+def revealed(secret: SecretStr | None) -> str | None:
+    """The plain value of an optional secret."""
+    return secret.get_secret_value() if secret is not None else None
+
+
 class SettingsError(ConfigFileError):
     """A setting is unknown or has a bad value; the message names where it came from and the key."""
 
@@ -76,10 +81,12 @@ class PlatformSettings(BaseSettings):
     )
 
     ray_address: str | None = Field(None, description="Ray cluster to join; None starts a local Ray.")
-    database_url: str | None = Field(None, description="PostgreSQL URL; None keeps data in the Parquet lake and files.")
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL (a secret: it may hold a password); None keeps data in the Parquet lake and files.")
     registry_uri: str = Field("var/registry", description="Model artifacts: folder path or s3://bucket/prefix.")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto) for the registry.")
-    redis_url: str | None = Field(None, description="Redis URL for cache and rate limits; None keeps them in-process.")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis URL for cache and rate limits (a secret: it may hold a password); None keeps them in-process.")
     redis_prefix: str = Field("efp:", description="Prefix of every Redis key this platform writes.")
     auth_enabled: bool = Field(True, description="Require JWT or API key on the HTTP API.")
     jwt_secret: SecretStr | None = Field(
@@ -115,6 +122,16 @@ class PlatformSettings(BaseSettings):
 
     # Derived locations of the embedded stores.
     @property
+    def database_dsn(self) -> str | None:
+        """The PostgreSQL URL itself, for connecting only: never log or print it."""
+        return revealed(self.database_url)
+
+    @property
+    def redis_dsn(self) -> str | None:
+        """The Redis URL itself, for connecting only: never log or print it."""
+        return revealed(self.redis_url)
+
+    @property
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
 
@@ -143,8 +160,7 @@ class PlatformSettings(BaseSettings):
         """
         values = self.model_dump(mode="json")
         for name in SECRET_SETTINGS:
-            secret = getattr(self, name)
-            values[name] = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+            values[name] = revealed(getattr(self, name))
         return values
 
     @classmethod

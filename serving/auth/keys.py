@@ -220,6 +220,6 @@ class PostgresKeyStore:
 
 def open_key_store(settings: PlatformSettings) -> KeyStore:
     """PostgreSQL when configured, else the metadata folder."""
-    if settings.database_url:
-        return PostgresKeyStore(settings.database_url)
+    if settings.database_dsn:
+        return PostgresKeyStore(settings.database_dsn)
     return FileKeyStore(settings.metadata_dir / "api_keys.json")

@@ -35,7 +35,7 @@ def test_forecast_through_the_graph_then_from_redis(served: World) -> None:
     assert data["cached"] is False and second["cached"] is True and second["points"] == data["points"]
     assert len(data["points"]) == 96 and all(p["p10"] <= p["p50"] <= p["p90"] for p in data["points"])
     assert [m["name"] for m in data["members"]] == ["xgboost", "lstm", "transformer"] and not data["degraded"]
-    client = redis.Redis.from_url(served.settings.redis_url)
+    client = redis.Redis.from_url(served.settings.redis_dsn)
     assert any(client.scan_iter(f"{served.settings.redis_prefix}forecast:{data['model_version']}:*"))
 
 
