@@ -20,7 +20,8 @@ OLD_PUBLIC_CONSTANT = "development-only-secret-change-me"
 
 
 def _token(key: str, **claims: object) -> str:
-    body = {"sub": "mallory", "role": "admin", "exp": int(time.time()) + 600, **claims}
+    now = int(time.time())
+    body = {"sub": "mallory", "role": "admin", "iat": now, "exp": now + 600, "jti": "m-1", **claims}
     return jwt.encode(body, key, algorithm="HS256")
 
 
@@ -50,3 +51,48 @@ def test_a_configured_secret_verifies_its_own_tokens_only() -> None:
     assert asyncio.run(auth.authenticate(f"Bearer {_token(secret)}", None)).id == "jwt:mallory"
     with pytest.raises(AuthError):
         asyncio.run(auth.authenticate(f"Bearer {_token(OLD_PUBLIC_CONSTANT)}", None))
+
+
+SECRET = "k" * 32
+
+
+def _bound(**overrides: object) -> Authenticator:
+    settings = load_settings(jwt_secret=SECRET, jwt_issuer="https://id.example", jwt_audience="efp-api",
+                             jwt_revoked_ids=["stolen-1"], environment="test", **overrides)
+    return Authenticator(settings, None)
+
+
+def _claims(**claims: object) -> dict[str, object]:
+    now = int(time.time())
+    return {"sub": "ops", "role": "viewer", "iat": now, "exp": now + 600, "jti": "t-1",
+            "iss": "https://id.example", "aud": "efp-api", **claims}
+
+
+@pytest.mark.parametrize(("claims", "why"), [
+    ({"iss": "https://evil.example"}, "issuer"),
+    ({"aud": "another-api"}, "audience"),
+    ({"exp": int(time.time()) + 30 * 86400}, "lifetime"),
+    ({"jti": "stolen-1"}, "revoked"),
+    ({"role": ["admin", "viewer"]}, "role"),  # used to be a TypeError: a 500
+    ({"exp": int(time.time()) - 3600}, "expired"),
+])
+def test_bearer_tokens_are_bound_to_issuer_audience_lifetime_and_revocation(claims: dict, why: str) -> None:
+    """Issue 11, finding 10 (and the list-valued role claim of finding 9)."""
+    auth = _bound()
+    token = jwt.encode(_claims(**claims), SECRET, algorithm="HS256")
+    with pytest.raises(AuthError, match=why):
+        asyncio.run(auth.authenticate(f"Bearer {token}", None))
+
+
+def test_a_bound_token_within_the_leeway_is_accepted() -> None:
+    auth = _bound(jwt_leeway_s=30)
+    token = jwt.encode(_claims(exp=int(time.time()) - 5), SECRET, algorithm="HS256")  # clocks a little apart
+    assert asyncio.run(auth.authenticate(f"Bearer {token}", None)).id == "jwt:ops"
+
+
+def test_issue_token_makes_tokens_the_authenticator_accepts() -> None:
+    from serving.auth import issue_token
+
+    settings = load_settings(jwt_secret=SECRET, jwt_issuer="https://id.example", jwt_audience="efp-api", environment="test")
+    principal = asyncio.run(Authenticator(settings, None).authenticate(f"Bearer {issue_token(settings, 'ops', 'admin')}", None))
+    assert principal.role == "admin"

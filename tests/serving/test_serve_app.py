@@ -42,7 +42,8 @@ def test_forecast_through_the_graph_then_from_redis(served: World) -> None:
 def test_credentials_and_roles(served: World) -> None:
     url = served.url
     secret = served.settings.jwt_secret.get_secret_value()
-    token = lambda role, key=secret: jwt.encode({"sub": "ops", "role": role, "exp": int(time.time()) + 600}, key, algorithm="HS256")  # noqa: E731
+    token = lambda role, key=secret: jwt.encode({"sub": "ops", "role": role, "iat": int(time.time()), "exp": int(time.time()) + 600,  # noqa: E731
+                                                 "jti": f"ops-{role}"}, key, algorithm="HS256")
     assert httpx.get(f"{url}/v1/cities").status_code == 401
     assert httpx.get(f"{url}/v1/cities", headers={"X-API-Key": "efp_0000_bad"}).status_code == 401
     assert httpx.get(f"{url}/v1/cities", headers={"Authorization": f"Bearer {token('viewer', 'a-wrong-secret-of-thirty-two-bytes')}"}).status_code == 401
