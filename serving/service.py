@@ -43,7 +43,12 @@ def request_start(city: City, start: datetime | None, resolution_minutes: int) -
     if start is None:
         return default_start(city)
     stamp = pd.Timestamp(start)
-    stamp = stamp.tz_localize(city.tz) if stamp.tzinfo is None else stamp
+    if stamp.tzinfo is None:
+        try:
+            stamp = stamp.tz_localize(city.tz)
+        except ValueError:  # pandas' NonExistentTimeError / AmbiguousTimeError: a clock change in that zone
+            raise FieldError("start", f"{start.isoformat()} does not exist or is ambiguous in {city.tz} "
+                                      "(a daylight-saving change); give an offset, e.g. +01:00") from None
     stamp = stamp.tz_convert("UTC")
     if stamp.value % (resolution_minutes * 60 * 10**9):
         raise FieldError("start", f"{start.isoformat()} is not on a {resolution_minutes}-minute block boundary")
@@ -201,8 +206,9 @@ class ForecastService:
         try:
             await asyncio.to_thread(self.directory.read_token)
             models = await asyncio.to_thread(self.directory.list)
-        except Exception as error:
-            return False, f"registry unreachable: {error}"
+        except Exception as error:  # probes need no login: the reason goes to the log, not to the caller
+            log.warning("readiness: registry unreachable: %s", error)
+            return False, "registry unreachable"
         if not models:
             return False, "no model version registered; run `efp train`"
         return True, f"{len(models)} model version(s) registered"

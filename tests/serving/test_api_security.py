@@ -123,3 +123,47 @@ def test_a_revocation_counts_once_the_cached_lookup_expires(world: World) -> Non
     keys.revoke(record.id)
     time.sleep(0.6)
     assert client.get("/v1/cities", headers={"X-API-Key": key}).status_code == 401
+
+
+@pytest.mark.parametrize("local", ["2024-03-31T01:30:00", "2024-10-27T01:30:00"])  # London's gap and overlap
+def test_a_naive_start_in_a_daylight_saving_gap_or_overlap_is_the_callers_422(local: str) -> None:
+    """Issue 11, finding 9: pandas raised NonExistentTimeError / AmbiguousTimeError (a 500)."""
+    from datetime import datetime
+
+    from data.catalogue import City
+    from data.errors import InvalidFieldError
+    from serving.service import request_start
+
+    london = City(code="LON", name="London", country="GB", latitude=51.5, longitude=-0.1,
+                  timezone="Europe/London", peak_mw=6000)
+    with pytest.raises(InvalidFieldError) as caught:
+        request_start(london, datetime.fromisoformat(local), 15)
+    assert caught.value.field == "start" and "Europe/London" in caught.value.message and "offset" in caught.value.message
+
+
+def test_an_oversized_chunked_body_is_413(world: World) -> None:
+    """Issue 11, finding 9: a body without Content-Length over the limit came back 400."""
+    client = TestClient(_app(world, FileKeyStore(world.settings.metadata_dir / "api_keys.json")), client=("10.0.4.1", 1))
+    limit = world.settings.serve.max_body_bytes
+
+    def chunks():
+        yield b'{"city": "DEL", "model_version": "'
+        for _ in range(limit // 4096 + 2):
+            yield b"x" * 4096
+        yield b'"}'
+
+    response = client.post("/v1/forecast", content=chunks(), headers={**world.headers("forecaster"),
+                                                                     "content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_readyz_does_not_echo_backend_errors(world: World, tmp_path: Path) -> None:
+    """Issue 11, finding 9: /readyz needs no login, so it must not publish bucket names or error text."""
+    from faults import free_port
+
+    broken = world.settings.model_copy(update={"registry_uri": "s3://secret-bucket-name/models",
+                                               "s3_endpoint_url": f"http://127.0.0.1:{free_port()}"})
+    client = TestClient(create_api(local_state(broken)), client=("10.0.5.1", 1))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["detail"] == "registry unreachable" and "secret-bucket" not in response.text
