@@ -1,5 +1,5 @@
 """One ASGI middleware for what every request needs: the body-size limit (413, declared or chunked), request
-metrics, and one access-log line (method, path, status, time, caller id; never a secret).
+metrics, and one access-log line (method, path, status, time, caller id, client address; never a secret).
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it adds microseconds, not a task per request.
 """
@@ -77,7 +77,9 @@ class ServiceMiddleware:
             self.metrics.requests.labels(label, str(state["status"])).inc()
             self.metrics.latency.labels(label).observe(elapsed)
             caller = scope["state"].get("caller", "-")
-            access_log.info("%s %s %s %.1fms caller=%s", scope["method"], scope["path"], state["status"], elapsed * 1000, caller)
+            client = (scope.get("client") or ("-",))[0]
+            access_log.info("%s %s %s %.1fms caller=%s client=%s", scope["method"], scope["path"], state["status"],
+                            elapsed * 1000, caller, client)
 
     async def _read_body(self, receive: Receive) -> list[Message]:
         """The whole request body, read here so an oversized chunked body is our 413: raised inside

@@ -167,3 +167,11 @@ def test_readyz_does_not_echo_backend_errors(world: World, tmp_path: Path) -> No
     response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["detail"] == "registry unreachable" and "secret-bucket" not in response.text
+
+
+def test_the_access_log_names_the_client_address(world: World, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 11, finding 14: a flood must be traceable to where it came from."""
+    client = TestClient(_app(world, FileKeyStore(world.settings.metadata_dir / "api_keys.json")), client=("10.0.6.9", 1))
+    with caplog.at_level("INFO", logger="efp.access"):
+        client.get("/v1/cities", headers=world.headers("viewer"))
+    assert any("client=10.0.6.9" in r.getMessage() for r in caplog.records if r.name == "efp.access")
