@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             port = 8799
             serve.start(http_options={"host": "127.0.0.1", "port": port})
-            serve.run(build_app(ServeArgs(settings=settings.model_dump(mode="json"))), name=APP_NAME, route_prefix="/", blocking=False)
+            serve.run(build_app(ServeArgs(settings=settings.transport())), name=APP_NAME, route_prefix="/", blocking=False)
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
             url = f"{base}/v1/forecast"

@@ -69,6 +69,19 @@ class ServiceUnavailableError(PlatformError):
     """
 
 
+class BackendUnavailableError(ServiceUnavailableError):
+    """One of our own backends (database, object store, key store) did not answer (HTTP 503).
+
+    The message is generic on purpose ("<what> unavailable; try again shortly"): a caller
+    learns neither host names, bucket names nor the backend's error text; the real error is
+    logged where it happened.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} unavailable; try again shortly")
+        self.what = what
+
+
 def describe_validation_error(
     error: ValidationError, *, noun: str = "field", default: str = "value", show_input: bool = False
 ) -> str:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from data.config_files import (
@@ -33,7 +33,15 @@ ENV_PREFIX = "EFP_"
 SETTINGS_FILE_ENV = "EFP_CONFIG"
 #: Environment variables with the prefix that are not settings keys.
 NON_SETTING_ENV = {SETTINGS_FILE_ENV, CONFIG_DIR_ENV}
-DEV_JWT_SECRET = "development-only-secret-change-me"
+#: The shortest HS256 secret accepted (RFC 7518, section 3.2: a key at least as long as the hash).
+MIN_SECRET_BYTES = 32
+#: Settings whose values never appear in an error message: secrets, and URLs that may hold a password.
+SECRET_SETTINGS = frozenset({"jwt_secret", "database_url", "redis_url"})
+
+
+def revealed(secret: SecretStr | None) -> str | None:
+    """The plain value of an optional secret."""
+    return secret.get_secret_value() if secret is not None else None
 
 
 class SettingsError(ConfigFileError):
@@ -54,6 +62,9 @@ class ServeSettings(Section):
     port: int = Field(8000, gt=0, lt=65536, description="HTTP port of the forecast service.")
     cache_ttl_s: int = Field(900, ge=0, description="Lifetime of a cached forecast.")
     rate_limit_per_minute: int = Field(600, gt=0, description="Requests per minute per credential.")
+    rate_limit_per_address_per_minute: int = Field(
+        1200, gt=0, description="Requests per minute per client address, taken before authentication (auth on).")
+    key_cache_s: float = Field(10.0, ge=0, description="How long a replica trusts an API key lookup (a revocation's delay).")
     max_body_bytes: int = Field(262_144, gt=0, description="Largest request body accepted (else 413).")
     member_timeout_s: float = Field(2.0, gt=0, description="A member slower than this is left out (degraded).")
 
@@ -70,15 +81,23 @@ class PlatformSettings(BaseSettings):
     )
 
     ray_address: str | None = Field(None, description="Ray cluster to join; None starts a local Ray.")
-    database_url: str | None = Field(None, description="PostgreSQL URL; None keeps data in the Parquet lake and files.")
+    database_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL (a secret: it may hold a password); None keeps data in the Parquet lake and files.")
     registry_uri: str = Field("var/registry", description="Model artifacts: folder path or s3://bucket/prefix.")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto) for the registry.")
-    redis_url: str | None = Field(None, description="Redis URL for cache and rate limits; None keeps them in-process.")
+    redis_url: SecretStr | None = Field(
+        None, description="Redis URL for cache and rate limits (a secret: it may hold a password); None keeps them in-process.")
     redis_prefix: str = Field("efp:", description="Prefix of every Redis key this platform writes.")
     auth_enabled: bool = Field(True, description="Require JWT or API key on the HTTP API.")
-    jwt_secret: str | None = Field(None, description="HS256 secret for bearer tokens.")
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 secret for bearer tokens (at least 32 bytes); none: bearer tokens are refused.")
     jwt_public_key: str | None = Field(None, description="PEM public key for RS256 bearer tokens.")
     jwt_algorithm: Literal["HS256", "RS256"] = Field("HS256", description="Bearer token algorithm.")
+    jwt_issuer: str | None = Field(None, description="Required `iss` of bearer tokens; None: not checked.")
+    jwt_audience: str | None = Field(None, description="Required `aud` of bearer tokens; None: tokens must carry none.")
+    jwt_max_lifetime_s: int = Field(86_400, gt=0, description="Longest `exp - iat` a bearer token may have.")
+    jwt_leeway_s: int = Field(30, ge=0, le=300, description="Clock skew allowed on `exp`, `iat` and `nbf`.")
+    jwt_revoked_ids: list[str] = Field(default_factory=list, description="`jti` values of revoked bearer tokens.")
     environment: Literal["development", "test", "production"] = Field("development")
     data_dir: Path = Field(Path("var"), description="Root of the embedded stores (lake, metadata).")
     cities_file: Path | None = Field(None, description="City catalogue file; None: cities.yaml of the configs folder.")
@@ -90,16 +109,33 @@ class PlatformSettings(BaseSettings):
     def _anchor_relative_paths(cls, value: Path | None) -> Path | None:
         return None if value is None else resolve_data_path(value)
 
-    @model_validator(mode="after")
-    def _refuse_default_secret_in_production(self) -> "PlatformSettings":
-        if self.environment == "production" and self.auth_enabled:
-            if self.jwt_algorithm == "HS256" and (not self.jwt_secret or self.jwt_secret == DEV_JWT_SECRET):
-                raise ValueError("jwt_secret: set a real secret in production")
-            if self.jwt_algorithm == "RS256" and not self.jwt_public_key:
-                raise ValueError("jwt_public_key: RS256 needs a public key")
-        return self
+    @field_validator("environment", mode="after")
+    @classmethod
+    def _production_needs_auth(cls, value: str, info: ValidationInfo) -> str:
+        """Auth off makes every caller an admin: fine on a laptop, never in production."""
+        if value == "production" and info.data.get("auth_enabled") is False:
+            raise ValueError("production needs auth_enabled: true (auth off makes every caller an admin)")
+        return value
+
+    @field_validator("jwt_secret", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short HS256 secret can be brute-forced offline from one token; there is no default to fall back on."""
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes (generate one: openssl rand -base64 48)")
+        return value
 
     # Derived locations of the embedded stores.
+    @property
+    def database_dsn(self) -> str | None:
+        """The PostgreSQL URL itself, for connecting only: never log or print it."""
+        return revealed(self.database_url)
+
+    @property
+    def redis_dsn(self) -> str | None:
+        """The Redis URL itself, for connecting only: never log or print it."""
+        return revealed(self.redis_url)
+
     @property
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
@@ -121,9 +157,16 @@ class PlatformSettings(BaseSettings):
         """The shipped (or site's) city catalogue unless ``cities_file`` names another."""
         return self.cities_file or config_path("cities.yaml")
 
-    @property
-    def effective_jwt_secret(self) -> str:
-        return self.jwt_secret or DEV_JWT_SECRET
+    def transport(self) -> dict[str, Any]:
+        """Every value as JSON with the secrets revealed: the overrides a Serve replica is built from.
+
+        ``model_dump(mode="json")`` masks a ``SecretStr`` as ``**********``, which a replica
+        would then take for the secret itself. Hand this only to replica constructors, never to a log.
+        """
+        values = self.model_dump(mode="json")
+        for name in SECRET_SETTINGS:
+            values[name] = revealed(getattr(self, name))
+        return values
 
     @classmethod
     def settings_customise_sources(
@@ -169,6 +212,13 @@ def _origin(location: tuple[int | str, ...], overrides: dict[str, Any]) -> tuple
     return str(settings_file()), yaml_line(settings_file(), location)
 
 
+def _may_echo(error: ValidationError) -> bool:
+    """Echo the bad value only for a plain non-secret key: a whole-model error's input is every value."""
+    first = error.errors()[0]
+    location = first["loc"]
+    return bool(location) and str(location[0]) not in SECRET_SETTINGS and not isinstance(first.get("input"), dict)
+
+
 def load_settings(**overrides: Any) -> PlatformSettings:
     """Build settings, turning every problem into a one-line SettingsError naming the source and key."""
     unknown = _unknown_env_keys()
@@ -178,7 +228,7 @@ def load_settings(**overrides: Any) -> PlatformSettings:
         return PlatformSettings(**overrides)
     except ValidationError as error:
         source, line = _origin(error.errors()[0]["loc"], overrides)
-        problem = describe_validation_error(error, noun="setting", default="settings", show_input=True)
+        problem = describe_validation_error(error, noun="setting", default="settings", show_input=_may_echo(error))
         raise SettingsError(source, problem, line=line) from None
 
 

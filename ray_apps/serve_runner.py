@@ -68,7 +68,7 @@ def run_service(settings: PlatformSettings, *, port: int | None = None, say: Say
         say(f"starting the forecast service (Ray Serve app '{APP_NAME}') ...")
         if not settings.auth_enabled:
             say(f"WARNING: {AUTH_DISABLED_WARNING}")
-        args = ServeArgs(deployments_file=deployments_file, settings=settings.model_dump(mode="json"))
+        args = ServeArgs(deployments_file=deployments_file, settings=settings.transport())
         serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
         wait_ready(url, stop=stop)
         say(f"forecast service ready at {url}  (OpenAPI: {url}/docs)")

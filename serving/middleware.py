@@ -1,5 +1,5 @@
-"""One ASGI middleware for what every request needs: the body-size limit (413), request
-metrics, and one access-log line (method, path, status, time, caller id; never a secret).
+"""One ASGI middleware for what every request needs: the body-size limit (413, declared or chunked), request
+metrics, and one access-log line (method, path, status, time, caller id, client address; never a secret).
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it adds microseconds, not a task per request.
 """
@@ -32,6 +32,16 @@ class _TooLarge(Exception):
     pass
 
 
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A ``receive`` that hands out the buffered body first, then waits on the real one (disconnect)."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
+
+
 class ServiceMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: ServiceMetrics) -> None:
         self.app = app
@@ -52,21 +62,11 @@ class ServiceMiddleware:
                 state["status"], state["started"] = message["status"], True
             await send(message)
 
-        received = 0
-
-        async def receive_wrapper() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body:
-                    raise _TooLarge()
-            return message
-
         try:
             if self._declared_length(scope) > self.max_body:
                 raise _TooLarge()
-            await self.app(scope, receive_wrapper, send_wrapper)
+            body = await self._read_body(receive)
+            await self.app(scope, _replay(body, receive), send_wrapper)
         except _TooLarge:
             if not state["started"]:
                 await self._too_large(send_wrapper)
@@ -77,7 +77,25 @@ class ServiceMiddleware:
             self.metrics.requests.labels(label, str(state["status"])).inc()
             self.metrics.latency.labels(label).observe(elapsed)
             caller = scope["state"].get("caller", "-")
-            access_log.info("%s %s %s %.1fms caller=%s", scope["method"], scope["path"], state["status"], elapsed * 1000, caller)
+            client = (scope.get("client") or ("-",))[0]
+            access_log.info("%s %s %s %.1fms caller=%s client=%s", scope["method"], scope["path"], state["status"],
+                            elapsed * 1000, caller, client)
+
+    async def _read_body(self, receive: Receive) -> list[Message]:
+        """The whole request body, read here so an oversized chunked body is our 413: raised inside
+        the app's own body read, FastAPI would turn it into a 400. Bodies are at most ``max_body``."""
+        messages: list[Message] = []
+        received = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                return messages
+            received += len(message.get("body", b""))
+            if received > self.max_body:
+                raise _TooLarge()
+            if not message.get("more_body", False):
+                return messages
 
     @staticmethod
     def _declared_length(scope: Scope) -> int:

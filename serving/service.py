@@ -44,8 +44,9 @@ def _local_or_utc(city: City, value: datetime, field: str) -> pd.Timestamp:
     if stamp.tzinfo is None:
         try:
             stamp = stamp.tz_localize(city.tz, nonexistent="raise", ambiguous="raise")
-        except (ValueError, OverflowError):  # pytz/zoneinfo gap or overlap: say which field, not a 500
-            raise FieldError(field, f"{value.isoformat()} does not exist once in {city.timezone}: give an offset") from None
+        except (ValueError, OverflowError):  # pandas' NonExistentTimeError / AmbiguousTimeError: a clock change there
+            raise FieldError(field, f"{value.isoformat()} does not exist or is ambiguous in {city.tz} "
+                                    "(a daylight-saving change); give an offset, e.g. +01:00") from None
     return stamp.tz_convert("UTC")
 
 
@@ -232,8 +233,9 @@ class ForecastService:
         try:
             await asyncio.to_thread(self.directory.read_token)
             models = await asyncio.to_thread(self.directory.list)
-        except Exception as error:
-            return False, f"registry unreachable: {error}"
+        except Exception as error:  # probes need no login: the reason goes to the log, not to the caller
+            log.warning("readiness: registry unreachable: %s", error)
+            return False, "registry unreachable"
         if not models:
             return False, "no model version registered; run `efp train`"
         return True, f"{len(models)} model version(s) registered"

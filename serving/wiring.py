@@ -25,7 +25,7 @@ from serving.service import ForecastService
 def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
                 reload_poll_s: float) -> ServiceState:
     metrics = ServiceMetrics()
-    client = redis_client(settings.redis_url)
+    client = redis_client(settings.redis_dsn)
     directory = ModelDirectory(settings)
     service = ForecastService(
         settings, engine_factory(directory), directory, load_catalogue(settings),

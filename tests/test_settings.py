@@ -18,7 +18,7 @@ def test_environment_overrides_yaml(monkeypatch):
     monkeypatch.setenv("EFP_REDIS_URL", "redis://127.0.0.1:6379/3")
     monkeypatch.setenv("EFP_SERVE__PORT", "8123")
     settings = load_settings()
-    assert settings.redis_url == "redis://127.0.0.1:6379/3"
+    assert settings.redis_dsn == "redis://127.0.0.1:6379/3"
     assert settings.serve.port == 8123
 
 
@@ -67,7 +67,27 @@ def test_bad_value_is_named(monkeypatch):
         load_settings()
 
 
-def test_production_refuses_the_development_secret(monkeypatch):
+def test_production_without_a_jwt_key_starts_and_has_no_secret_to_fall_back_on(monkeypatch):
+    """There is no built-in secret (issue 11, finding 1): bearer tokens are off, API keys work."""
     monkeypatch.setenv("EFP_ENVIRONMENT", "production")
-    with pytest.raises(SettingsError, match="jwt_secret"):
-        load_settings()
+    settings = load_settings()
+    assert settings.jwt_secret is None and settings.jwt_public_key is None
+
+
+def test_production_refuses_auth_off():
+    """Issue 11, finding 4: a production service that anyone may call as admin is refused at start."""
+    with pytest.raises(SettingsError, match=r"setting 'environment': .*production needs auth_enabled: true"):
+        load_settings(environment="production", auth_enabled=False)
+    assert load_settings(environment="development", auth_enabled=False).auth_enabled is False  # what make demo runs
+
+
+def test_a_settings_error_never_shows_a_password(monkeypatch):
+    """Issue 11, finding 5: URLs with passwords are secrets, in messages and in the settings object."""
+    monkeypatch.setenv("EFP_DATABASE_URL", "postgresql://efp:hunter2-pg@db/efp")
+    monkeypatch.setenv("EFP_REDIS_URL", "redis://:hunter2-redis@cache:6379/0")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environment="production", auth_enabled=False)
+    assert "hunter2" not in str(caught.value)
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump(mode="json"))
+    assert settings.transport()["database_url"] == "postgresql://efp:hunter2-pg@db/efp"

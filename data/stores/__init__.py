@@ -45,8 +45,8 @@ def open_store(settings: PlatformSettings) -> TimeSeriesStore:
     if settings.database_url:
         from data.stores.postgres.timeseries import PostgresStore
 
-        prepare_database(settings.database_url)
-        return PostgresStore(settings.database_url)
+        prepare_database(settings.database_dsn)
+        return PostgresStore(settings.database_dsn)
     return LakeStore(settings.lake_dir)
 
 
@@ -56,8 +56,8 @@ def open_metadata(settings: PlatformSettings) -> MetadataStore:
         from data.catalogue import load_catalogue
         from data.stores.postgres.metadata import PostgresMetadataStore
 
-        applied = prepare_database(settings.database_url)
-        store = PostgresMetadataStore(settings.database_url)
+        applied = prepare_database(settings.database_dsn)
+        store = PostgresMetadataStore(settings.database_dsn)
         if applied:
             for city in load_catalogue(settings):
                 store.upsert_city(city)

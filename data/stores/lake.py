@@ -6,12 +6,14 @@ partition: the stored partition is read, merged by key in pandas (vectorised) an
 written to a temporary file that then replaces the partition with one atomic rename,
 so a crash leaves either the old or the new partition, never half of one. Inside
 ``staged()`` every rename waits until the whole batch is written, which is how the
-pipeline stores a batch all-or-nothing.
+pipeline stores a batch all-or-nothing; the city's lock is held from the first read to
+the last rename, and a journal makes the renames of a batch survive a crash
+(``lake_commit``: concurrent writers lose no rows, a killed writer is rolled forward or
+back when the lake is next opened).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +28,7 @@ from data.errors import NotFoundError
 from data.schema import LOAD_SCHEMA, WEATHER_SCHEMA
 from data.stores import frames
 from data.stores.base import WriteCounts
+from data.stores.lake_commit import OwnerLocks, commit, owner_of, recover
 
 PARTITION_FILE = "data.parquet"
 
@@ -36,6 +39,9 @@ class LakeStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._pending: list[tuple[Path, Path]] | None = None
+        self._locks: OwnerLocks | None = None
+        if self.root.is_dir():
+            recover(self.root)
 
     # ----------------------------------------------------------------- layout
     def partition_path(self, table: str, city: str, year: int) -> Path:
@@ -62,11 +68,12 @@ class LakeStore:
     # ----------------------------------------------------------------- writes
     @contextmanager
     def staged(self) -> Iterator["LakeStore"]:
-        """Hold every partition replacement until the block ends; on error, discard them all."""
+        """Hold every partition replacement (and the owners' locks) until the block ends; on
+        error, discard them all."""
         if self._pending is not None:
             yield self
             return
-        self._pending = []
+        self._pending, self._locks = [], OwnerLocks(self.root)
         try:
             yield self
         except BaseException:
@@ -74,10 +81,15 @@ class LakeStore:
                 temp.unlink(missing_ok=True)
             raise
         else:
-            for temp, final in self._pending:
-                os.replace(temp, final)
+            commit(self.root, self._pending)
         finally:
-            self._pending = None
+            self._locks.release_all()
+            self._pending, self._locks = None, None
+
+    def _claim(self, path: Path) -> None:
+        """Lock the partition's owner before reading it, for the rest of the staged block."""
+        assert self._locks is not None
+        self._locks.hold([owner_of(self.root, path)])
 
     def write_load(self, frame: pd.DataFrame) -> WriteCounts:
         if frame.empty:
@@ -99,6 +111,7 @@ class LakeStore:
         with self.staged():
             for region, group in conformed.groupby("region", sort=True):
                 path = self.root / "supply" / f"region={region}" / PARTITION_FILE
+                self._claim(path)
                 existing = pq.read_table(path).to_pandas() if path.exists() else None
                 if existing is not None:
                     existing["date"] = pd.to_datetime(existing["date"]).dt.date
@@ -115,6 +128,7 @@ class LakeStore:
         with self.staged():
             for city, year, group in _partitions(frame):
                 path = self.partition_path(table, city, year)
+                self._claim(path)
                 existing = pq.read_table(path).to_pandas() if path.exists() else None
                 merged, counts = frames.upsert(existing, group.reset_index(drop=True), keys, values)
                 if counts.inserted or counts.updated:
@@ -126,8 +140,8 @@ class LakeStore:
         assert self._pending is not None
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        self._pending.append((temp, final))  # listed first, so a failed write is cleaned up too
         pq.write_table(table, temp, compression="zstd")
-        self._pending.append((temp, final))
 
     # ------------------------------------------------------------------ reads
     def read_load(

@@ -29,8 +29,24 @@ def _state(request: Request) -> ServiceState:
 State = Annotated[ServiceState, Depends(_state)]
 
 
+def client_address(request: Request) -> str:
+    """The peer address as the server saw it; a forwarded-for header is not trusted (anyone can send one)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
+async def _take(state: ServiceState, bucket: str, per_minute: int) -> None:
+    decision = await state.limiter.take(bucket, per_minute)
+    if not decision.allowed:
+        state.metrics.rate_limited.inc()
+        raise RateLimitedError(decision.retry_after_s)
+
+
 def caller(role: Role) -> Callable[..., Awaitable[Principal]]:
-    """Dependency: authenticate, check ``role``, take a rate-limit token; the caller id goes to the access log."""
+    """Dependency: a token of the client address's budget, then authenticate, check ``role`` and
+    take a token of the credential's budget; the caller id goes to the access log.
+
+    The address budget comes first so that made-up credentials are refused before they cost
+    a key lookup (issue 11, finding 2)."""
 
     async def dependency(
         request: Request,
@@ -39,15 +55,14 @@ def caller(role: Role) -> Callable[..., Awaitable[Principal]]:
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> Principal:
+        if state.auth.enabled:
+            await _take(state, f"addr:{client_address(request)}", state.settings.serve.rate_limit_per_address_per_minute)
         principal = await state.auth.authenticate(authorization, api_key)
         request.state.caller = principal.id
         principal.require(role)
         if not state.auth.enabled:  # no credentials, so no per-credential budget to keep
             return principal
-        decision = await state.limiter.take(principal.id, principal.rate_limit_per_minute or state.settings.serve.rate_limit_per_minute)
-        if not decision.allowed:
-            state.metrics.rate_limited.inc()
-            raise RateLimitedError(decision.retry_after_s)
+        await _take(state, principal.id, principal.rate_limit_per_minute or state.settings.serve.rate_limit_per_minute)
         return principal
 
     return dependency

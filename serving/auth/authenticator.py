@@ -7,31 +7,44 @@ and the service says so at start and on /healthz (see serving/api/routes/ops.py)
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import time
+import uuid
 
 import jwt
 
 from data.settings import PlatformSettings
+from serving.auth.key_lookup import KeyLookup
 from serving.auth.keys import KeyStore, split_key, verify
 from serving.auth.principal import ANONYMOUS, ROLE_RANK, Principal
 
 log = logging.getLogger("efp.serving.auth")
 AUTH_DISABLED_WARNING = "AUTHENTICATION IS DISABLED (auth_enabled=false): every caller is treated as admin"
+#: How long an unknown key id is remembered as unknown: short, so a freshly created key works at once.
+KEY_MISS_TTL_S = 5.0
+NO_JWT_KEY_WARNING = "no jwt_secret or jwt_public_key configured: bearer tokens are refused (401); API keys still work"
 
 
 class AuthError(Exception):
     """No or bad credentials (HTTP 401)."""
 
 
+def verification_key(settings: PlatformSettings) -> str | None:
+    """The key bearer tokens are checked against, or None: there is deliberately no built-in fallback."""
+    if settings.jwt_algorithm == "RS256":
+        return settings.jwt_public_key or None
+    return settings.jwt_secret.get_secret_value() if settings.jwt_secret is not None else None
+
+
 class Authenticator:
     def __init__(self, settings: PlatformSettings, keys: KeyStore | None) -> None:
         self._settings = settings
-        self._keys = keys
-        if settings.jwt_algorithm == "RS256":
-            self._jwt_key = settings.jwt_public_key or ""
-        else:
-            self._jwt_key = settings.effective_jwt_secret
+        self._keys = None if keys is None else KeyLookup(keys, hit_ttl_s=settings.serve.key_cache_s,
+                                                        miss_ttl_s=min(KEY_MISS_TTL_S, settings.serve.key_cache_s))
+        self._jwt_key = verification_key(settings)
+        self._revoked = frozenset(settings.jwt_revoked_ids)
+        if self.enabled and self._jwt_key is None:
+            log.warning(NO_JWT_KEY_WARNING)
 
     @property
     def enabled(self) -> bool:
@@ -54,34 +67,55 @@ class Authenticator:
         if parts is None or self._keys is None:
             raise AuthError("invalid API key")
         key_id, secret = parts
-        record = await asyncio.to_thread(self._keys.get, key_id)
+        record = await self._keys.get(key_id)
         if not verify(record, secret):
             raise AuthError("invalid or revoked API key")
         assert record is not None
         return Principal(f"key:{record.id}", record.role, record.rate_limit_per_minute)
 
     def _from_jwt(self, token: str) -> Principal:
-        if not self._jwt_key:
-            raise AuthError("bearer tokens are not configured (no jwt_public_key)")
+        """Signature, then issuer, audience, expiry (with leeway), lifetime cap, revocation, role."""
+        if self._jwt_key is None:
+            raise AuthError("bearer tokens are not configured on this service; use an API key")
+        settings = self._settings
         try:
             claims = jwt.decode(
-                token, self._jwt_key, algorithms=[self._settings.jwt_algorithm], options={"require": ["sub", "exp"]}
+                token, self._jwt_key, algorithms=[settings.jwt_algorithm], issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience, leeway=settings.jwt_leeway_s,
+                options={"require": ["sub", "exp", "iat", "jti"]},
             )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("bearer token expired") from None
+        except jwt.InvalidIssuerError:
+            raise AuthError("bearer token has the wrong issuer") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError("bearer token has the wrong audience") from None
         except jwt.PyJWTError as error:
             raise AuthError(f"invalid bearer token ({error})") from None
+        lifetime = claims["exp"] - claims["iat"]
+        if lifetime > settings.jwt_max_lifetime_s:
+            raise AuthError(f"bearer token lifetime {lifetime} s is over the maximum of {settings.jwt_max_lifetime_s} s")
+        if claims["jti"] in self._revoked:
+            raise AuthError("bearer token revoked")
         role = claims.get("role")
-        if role not in ROLE_RANK:
-            raise AuthError("bearer token has no valid 'role' claim (viewer, forecaster or admin)")
+        if not isinstance(role, str) or role not in ROLE_RANK:
+            raise AuthError("bearer token has no valid 'role' claim (one of viewer, forecaster, admin)")
         return Principal(f"jwt:{claims['sub']}", role)
 
 
 def issue_token(settings: PlatformSettings, subject: str, role: str, *, ttl_s: int = 3600, private_key: str | None = None) -> str:
-    """A bearer token for tests and tools (HS256 with the configured secret, or RS256 with ``private_key``)."""
-    import time
-
-    claims = {"sub": subject, "role": role, "exp": int(time.time()) + ttl_s}
+    """A bearer token for tests and tools (HS256 with the configured secret, or RS256 with ``private_key``),
+    carrying the issuer and audience the service checks and a fresh ``jti`` to revoke it by."""
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_s, "jti": uuid.uuid4().hex}
+    if settings.jwt_issuer:
+        claims["iss"] = settings.jwt_issuer
+    if settings.jwt_audience:
+        claims["aud"] = settings.jwt_audience
     if settings.jwt_algorithm == "RS256":
         if private_key is None:
             raise ValueError("RS256 needs the private key to sign")
         return jwt.encode(claims, private_key, algorithm="RS256")
-    return jwt.encode(claims, settings.effective_jwt_secret, algorithm="HS256")
+    if settings.jwt_secret is None:
+        raise ValueError("HS256 needs jwt_secret to sign")
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm="HS256")

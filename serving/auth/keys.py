@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from data.errors import NotFoundError, PlatformError
+from data.errors import BackendUnavailableError, NotFoundError, PlatformError
 from data.settings import PlatformSettings
 from serving.auth.principal import ROLE_RANK, Role
 
@@ -30,6 +30,17 @@ class KeyRequestError(PlatformError):
     """A key request is malformed (bad role or name)."""
 
     exit_code = 2
+
+
+class KeyStoreUnavailableError(BackendUnavailableError):
+    """The key store could not be read (database down, pool exhausted, file unreadable): 503.
+
+    ``cause`` is the backend's own text, for the log only; the message stays generic.
+    """
+
+    def __init__(self, cause: str) -> None:
+        super().__init__("API key store")
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,10 @@ class FileKeyStore:
         return sorted(self._read().values(), key=lambda k: k.created_at)
 
     def get(self, key_id: str) -> ApiKey | None:
-        return self._read().get(key_id)
+        try:
+            return self._read().get(key_id)
+        except (OSError, ValueError) as error:
+            raise KeyStoreUnavailableError(f"{self._path}: {error}") from error
 
     def revoke(self, key_id: str) -> ApiKey:
         with self._lock:
@@ -183,8 +197,14 @@ class PostgresKeyStore:
         return [ApiKey(*row) for row in rows]
 
     def get(self, key_id: str) -> ApiKey | None:
-        with self._pool.connection() as conn:
-            row = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id = %s", (key_id,)).fetchone()
+        from psycopg import OperationalError
+        from psycopg_pool import PoolTimeout
+
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id = %s", (key_id,)).fetchone()
+        except (OperationalError, PoolTimeout) as error:
+            raise KeyStoreUnavailableError(str(error)) from error
         return ApiKey(*row) if row else None
 
     def revoke(self, key_id: str) -> ApiKey:
@@ -200,6 +220,6 @@ class PostgresKeyStore:
 
 def open_key_store(settings: PlatformSettings) -> KeyStore:
     """PostgreSQL when configured, else the metadata folder."""
-    if settings.database_url:
-        return PostgresKeyStore(settings.database_url)
+    if settings.database_dsn:
+        return PostgresKeyStore(settings.database_dsn)
     return FileKeyStore(settings.metadata_dir / "api_keys.json")

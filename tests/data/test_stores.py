@@ -189,7 +189,7 @@ def test_open_store_with_database_is_postgres(pg_settings):
 def test_loader_creates_monthly_partitions_on_demand(pg_settings):
     store = open_store(pg_settings)
     store.write_load(load_frame(start="2023-12-31 00:00", periods=40 * 96))
-    with psycopg.connect(pg_settings.database_url) as conn:
+    with psycopg.connect(pg_settings.database_dsn) as conn:
         parts = [
             row[0]
             for row in conn.execute(
@@ -215,7 +215,7 @@ def test_overlapping_batch_takes_the_merge_path(pg_settings):
 def test_new_months_are_built_then_attached_with_their_key(pg_settings):
     store = open_store(pg_settings)
     store.write_load(load_frame(start="2024-01-30 00:00", periods=3 * 96))  # January, then a new February
-    with psycopg.connect(pg_settings.database_url) as conn:
+    with psycopg.connect(pg_settings.database_dsn) as conn:
         bounds = conn.execute("SELECT pg_get_expr(relpartbound, oid) FROM pg_class WHERE relname = 'load_202402'").fetchone()[0]
         checks = conn.execute(
             "SELECT conname FROM pg_constraint WHERE conrelid = 'load_202402'::regclass AND contype = 'c'"

@@ -5,6 +5,7 @@ role), and the Serve app started once on the session's Ray.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -41,10 +42,10 @@ def served(ray_cluster, tiny_trained, serving_db: str, redis_url: str, redis_pre
     from serving.config import ServeArgs
 
     world = build_world(tiny_trained, tmp_path_factory.mktemp("serving"), serving_db, redis_url=redis_url,
-                        redis_prefix=f"{redis_prefix}{uuid.uuid4().hex[:6]}:", serve={"member_timeout_s": 5.0})
+                        redis_prefix=f"{redis_prefix}{uuid.uuid4().hex[:6]}:", serve={"member_timeout_s": 5.0}, jwt_secret=secrets.token_urlsafe(32))
     port = free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    args = ServeArgs(settings=world.settings.model_dump(mode="json"))
+    args = ServeArgs(settings=world.settings.transport())
     serve.run(build_app(args), name=APP_NAME, route_prefix="/", blocking=False)
     world.url = f"http://127.0.0.1:{port}"
     wait_ready(world.url)

@@ -15,8 +15,8 @@ from serving.api.errors import install_error_handlers
 from serving.auth import AuthError, RoleError
 from serving.auth.keys import KeyRequestError
 from serving.auth.ratelimit import RateLimitedError
-from training.forecast import NoMemberError
 from serving.schemas import FieldError, horizon_steps
+from training.forecast import NoMemberError
 from training.preprocessor import CityNotInModelError, ForecastInputError
 
 

@@ -130,9 +130,12 @@ def test_access_log_names_the_key_id_never_the_secret(client: TestClient, world:
     assert key.rsplit("_", 1)[1] not in caplog.text
 
 
-def test_file_key_store_roles_and_revocation(client: TestClient, world: World) -> None:
+def test_file_key_store_roles_and_revocation(world: World) -> None:
+    """With ``key_cache_s: 0`` a revocation counts at once (the default trusts a lookup for 10 s)."""
     from serving.auth.keys import open_key_store
 
+    settings = world.settings.model_copy(update={"serve": world.settings.serve.model_copy(update={"key_cache_s": 0})})
+    client = TestClient(create_api(local_state(settings)))
     assert client.get("/v1/cities").status_code == 401
     assert client.get("/v1/cities", headers={"X-API-Key": "efp_nope_nope"}).status_code == 401
     assert client.get("/v1/cities", headers=world.headers("viewer")).status_code == 200

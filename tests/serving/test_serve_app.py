@@ -35,14 +35,15 @@ def test_forecast_through_the_graph_then_from_redis(served: World) -> None:
     assert data["cached"] is False and second["cached"] is True and second["points"] == data["points"]
     assert len(data["points"]) == 96 and all(p["p10"] <= p["p50"] <= p["p90"] for p in data["points"])
     assert [m["name"] for m in data["members"]] == ["xgboost", "lstm", "transformer"] and not data["degraded"]
-    client = redis.Redis.from_url(served.settings.redis_url)
+    client = redis.Redis.from_url(served.settings.redis_dsn)
     assert any(client.scan_iter(f"{served.settings.redis_prefix}forecast:{data['model_version']}:*"))
 
 
 def test_credentials_and_roles(served: World) -> None:
     url = served.url
-    secret = served.settings.effective_jwt_secret
-    token = lambda role, key=secret: jwt.encode({"sub": "ops", "role": role, "exp": int(time.time()) + 600}, key, algorithm="HS256")  # noqa: E731
+    secret = served.settings.jwt_secret.get_secret_value()
+    token = lambda role, key=secret: jwt.encode({"sub": "ops", "role": role, "iat": int(time.time()), "exp": int(time.time()) + 600,  # noqa: E731
+                                                 "jti": f"ops-{role}"}, key, algorithm="HS256")
     assert httpx.get(f"{url}/v1/cities").status_code == 401
     assert httpx.get(f"{url}/v1/cities", headers={"X-API-Key": "efp_0000_bad"}).status_code == 401
     assert httpx.get(f"{url}/v1/cities", headers={"Authorization": f"Bearer {token('viewer', 'a-wrong-secret-of-thirty-two-bytes')}"}).status_code == 401

@@ -178,7 +178,7 @@ def test_postgres_index_holds_the_production_history(pg_settings: PlatformSettin
     version = registry.register(make_bundle(tmp_path / "a"), VersionInfo.model_validate(with_nan.model_dump())).version
     assert registry.get(version).metrics == {"ensemble": {"mape": 4.0, "mase": None}}  # jsonb has no NaN
     registry.promote(version)
-    with psycopg.connect(pg_settings.database_url) as conn:
+    with psycopg.connect(pg_settings.database_dsn) as conn:
         rows = conn.execute("SELECT city, version, rolled_back_at FROM registry_production").fetchall()
     assert rows == [("DEL", version, None)]
     assert not (pg_settings.registry_path / "index.json").exists()

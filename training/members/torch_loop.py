@@ -165,7 +165,7 @@ class RaySession:
         if checkpoint is None:
             return None
         with checkpoint.as_directory() as folder:
-            return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+            return read_checkpoint_state(Path(folder))
 
     def report(self, metrics, state):
         import tempfile
@@ -179,3 +179,12 @@ class RaySession:
                 checkpoint = ray.train.Checkpoint.from_directory(folder)
                 print(progress_line(metrics), flush=True)
             ray.train.report({k: v for k, v in metrics.items() if k != "member"}, checkpoint=checkpoint)
+
+
+def read_checkpoint_state(folder: Path) -> dict:
+    """A Ray Train checkpoint's training state, tensors and plain values only.
+
+    Checkpoints sit on a shared volume; ``weights_only=False`` would unpickle (and so run)
+    whatever object a writer of that volume put there. The state holds only tensors, dicts,
+    lists and numbers, which ``weights_only=True`` loads."""
+    return torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)

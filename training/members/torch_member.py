@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from training.features.grid import BASE_INDEX, Samples
 from training.members.common import scaled_pinball, to_mw
 from training.members.spec import FitContext, FitData, FitOutcome, MemberSpec
-from training.members.torch_loop import STATE_FILE, LocalSession, RaySession, progress_line, train_sequence_member
+from training.members.torch_loop import LocalSession, RaySession, progress_line, read_checkpoint_state, train_sequence_member
 
 #: The arch dict of a member from its params and the data (layer sizes, sequence lengths).
 ArchFunction = Callable[[dict[str, Any], FitData], dict[str, Any]]
@@ -146,7 +146,7 @@ def fit_ray(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params
     trainer = TorchTrainer(_ray_worker, train_loop_config=loop_config, scaling_config=scaling_config(ctx.scaling), run_config=run)
     result = trainer.fit()
     with result.checkpoint.as_directory() as folder:
-        state = torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=False)
+        state = read_checkpoint_state(Path(folder))
     for entry in state["history"]:
         ctx.log(progress_line(entry))
     member = TorchMember(name, net, arch, state["best_state"] or state["model"], norm)

@@ -203,5 +203,5 @@ class ModelRegistry:
 
 def open_registry(settings: PlatformSettings) -> ModelRegistry:
     artifacts = open_artifacts(settings)
-    index: RegistryIndex = PostgresIndex(settings.database_url) if settings.database_url else JsonIndex(artifacts)
+    index: RegistryIndex = PostgresIndex(settings.database_dsn) if settings.database_dsn else JsonIndex(artifacts)
     return ModelRegistry(settings, artifacts, index)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import psycopg
 
+from data.stores.postgres.pool import CONNECT_TIMEOUT_S
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 _LOCK_KEY = 7_140_2026  # arbitrary, constant advisory-lock id for migrations
 
@@ -42,7 +44,7 @@ def available_migrations() -> list[Migration]:
 def migrate(url: str) -> list[str]:
     """Apply every pending migration; return the names applied (empty when up to date)."""
     applied_now: list[str] = []
-    with psycopg.connect(url, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
             conn.execute(
@@ -67,7 +69,7 @@ def migrate(url: str) -> list[str]:
 
 
 def applied_versions(url: str) -> list[int]:
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S) as conn:
         exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
         if not exists:
             return []
