@@ -93,6 +93,7 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
     model = session.wrap_model(net)
     raw_model = model.module if hasattr(model, "module") else model
     optimiser = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
+    schedule = _schedule(optimiser, params)
     loader = session.wrap_loader(DataLoader(TensorDataset(*_tensors(train)), batch_size=params["batch_size"], shuffle=True))
     history: list[dict] = []
     best_val, best_state, bad_epochs, first_epoch = math.inf, None, 0, 0
@@ -100,6 +101,8 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
     if resumed is not None:
         raw_model.load_state_dict(resumed["model"])
         optimiser.load_state_dict(resumed["optimiser"])
+        if schedule is not None and resumed.get("schedule") is not None:
+            schedule.load_state_dict(resumed["schedule"])
         history, best_val, best_state = resumed["history"], resumed["best_val"], resumed["best_state"]
         bad_epochs, first_epoch = resumed["bad_epochs"], resumed["epoch"] + 1
     for epoch in range(first_epoch, params["epochs"]):
@@ -123,6 +126,8 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
             running += float(loss.detach()) * len(y)
             seen += len(y)
         elapsed = time.perf_counter() - started
+        if schedule is not None:
+            schedule.step()
         val_loss = _evaluate(raw_model, val, device, amp)
         if val_loss < best_val - 1e-6:
             best_val, best_state, bad_epochs = val_loss, copy.deepcopy(raw_model.state_dict()), 0
@@ -132,10 +137,18 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
                    "best_val": best_val, "samples_per_s": seen / max(elapsed, 1e-9), "resumed_from": first_epoch}
         history.append(metrics)
         state = {"model": raw_model.state_dict(), "optimiser": optimiser.state_dict(), "epoch": epoch, "history": history,
-                 "best_val": best_val, "best_state": best_state, "bad_epochs": bad_epochs}
+                 "best_val": best_val, "best_state": best_state, "bad_epochs": bad_epochs,
+                 "schedule": None if schedule is None else schedule.state_dict()}
         session.report(metrics, state)
     final = best_state if best_state is not None else raw_model.state_dict()
     return {"state_dict": {k: v.detach().cpu() for k, v in final.items()}, "history": history, "best_val": best_val}
+
+
+def _schedule(optimiser: torch.optim.Optimizer, params: dict[str, Any]) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Cosine decay of the learning rate over the planned epochs (to 5 %): large steps early, fine ones late."""
+    if params.get("lr_schedule", "constant") != "cosine":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, params["epochs"]), eta_min=params["lr"] * 0.05)
 
 
 class RaySession:
