@@ -48,5 +48,5 @@ class TorchParams(MemberParams):
     weight_decay: Annotated[float, TuneRange(1e-6, 1e-2, log=True)] = Field(1e-4, description="AdamW weight decay.")
     dropout: Annotated[float, TuneRange(0.0, 0.4)] = Field(0.1, description="Dropout.")
     patience: int = Field(4, ge=1, description="Epochs without validation improvement before stopping.")
-    lr_schedule: Literal["constant", "cosine"] = Field("cosine", description="Learning rate over the epochs: constant, or cosine decay to 5 %.")
+    lr_schedule: Literal["constant", "cosine"] = Field("constant", description="Learning rate over the epochs: constant, or cosine decay to 5 % (measured: no clear gain on the synthetic benchmark, see docs/benchmarks.md).")
     city_embedding: int = Field(4, ge=1, le=32, description="Size of the city embedding of the global model.")
