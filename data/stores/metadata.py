@@ -62,7 +62,13 @@ class MetadataStore(Protocol):
         details: dict[str, Any] | None = None,
     ) -> int: ...
 
-    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+    def alerts(self, city: str | None = None, limit: int = 100, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """Alerts newest first, each with ``resolved_at`` (None while its condition holds)."""
+        ...
+
+    def resolve_alert(self, alert_id: int) -> None:
+        """Mark an alert resolved now (its condition cleared); resolving it again changes nothing."""
+        ...
 
 
 def check_severity(severity: str) -> None:
@@ -90,7 +96,7 @@ def _now() -> str:
 
 class FileMetadataStore:
     """Metadata as files: ``runs.jsonl``, ``quarantine/<run>.parquet``, ``resolution.json``,
-    ``alerts.jsonl``; cities live in the catalogue overlay (``cities.yaml``) that
+    ``alerts.jsonl`` (with ``alerts_resolved.json``: id -> resolution time); cities live in the catalogue overlay (``cities.yaml``) that
     ``data.catalogue`` already keeps in the same folder."""
 
     _lock = threading.Lock()
@@ -224,8 +230,17 @@ class FileMetadataStore:
                 handle.write(json.dumps(record, default=str) + "\n")
         return alert_id
 
-    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        records = list(reversed(self._lines("alerts.jsonl")))
+    def alerts(self, city: str | None = None, limit: int = 100, *, open_only: bool = False) -> list[dict[str, Any]]:
+        resolved = self._read_json("alerts_resolved.json")
+        records = [{**r, "resolved_at": resolved.get(str(r["id"]))} for r in reversed(self._lines("alerts.jsonl"))]
         if city is not None:
             records = [r for r in records if r.get("city") == city.upper()]
+        if open_only:
+            records = [r for r in records if r["resolved_at"] is None]
         return records[:limit]
+
+    def resolve_alert(self, alert_id: int) -> None:
+        with self._locked():
+            resolved = self._read_json("alerts_resolved.json")
+            resolved.setdefault(str(int(alert_id)), _now())
+            self._write_json("alerts_resolved.json", resolved)
