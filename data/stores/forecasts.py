@@ -14,18 +14,19 @@ migration 0005. ``data.stores.open_forecasts`` chooses.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from data.stores.locking import folder_lock
 
 Source = Literal["served", "scheduled"]
 KEY_COLUMNS = ("city", "target_day", "as_of", "model_version")
@@ -164,16 +165,9 @@ class FileForecastStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         """Exclusive across threads and processes (the service's recorder and the daily job may write together)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.root / ".lock", "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return folder_lock(self.root, self._lock)
 
     def _path(self, city: str, year: int) -> Path:
         return self.root / f"city={city}" / f"year={year}" / "data.parquet"

@@ -11,13 +11,11 @@ write the same folder from several processes.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +24,7 @@ import pandas as pd
 
 from data.catalogue import Catalogue, City
 from data.records import IngestSummary
+from data.stores.locking import folder_lock
 
 QUARANTINE_COLUMNS = ("run_id", "line", "city", "ts", "field", "reason", "raw")
 ALERT_SEVERITIES = ("info", "warning", "critical")
@@ -104,16 +103,9 @@ class FileMetadataStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         """Exclusive across threads and processes for a read-modify-write of the folder."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.root / ".lock", "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return folder_lock(self.root, self._lock)
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, default=str) + "\n"
