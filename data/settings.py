@@ -69,6 +69,13 @@ class ServeSettings(Section):
     member_timeout_s: float = Field(2.0, gt=0, description="A member slower than this is left out (degraded).")
 
 
+class WeatherSettings(Section):
+    forecast_url: str = Field("https://api.open-meteo.com/v1/forecast", description="Open-Meteo forecast API (`efp weather fetch`).")
+    timeout_s: float = Field(10.0, gt=0, description="Connect and read timeout of one weather API call.")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a failed weather API call (network error, 429 or 5xx).")
+    backoff_s: float = Field(0.5, ge=0, description="Wait before the first retry; doubled before each next one.")
+
+
 class PlatformSettings(BaseSettings):
     """Every knob of the platform. Field names are the YAML keys; EFP_<NAME> overrides."""
 
@@ -103,6 +110,7 @@ class PlatformSettings(BaseSettings):
     cities_file: Path | None = Field(None, description="City catalogue file; None: cities.yaml of the configs folder.")
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     serve: ServeSettings = Field(default_factory=ServeSettings)
+    weather: WeatherSettings = Field(default_factory=WeatherSettings)
 
     @field_validator("data_dir", "cities_file", mode="after")
     @classmethod

@@ -39,6 +39,7 @@ MODEL_TABLES = {
     "validation": "data.validation.rules:ValidationRules",
     "training": "training.config:TrainConfig",
     "backtest": "training.backtest.config:BacktestConfig",
+    "monitoring": "training.monitoring.config:MonitoringConfig",
     "tune": "training.tuning.space:TuneSpace",
     "serve": "serving.config:DeploymentsConfig",
 }

@@ -26,6 +26,10 @@ class ServiceMetrics:
         self.degraded = Counter("efp_degraded_forecasts", "Forecasts answered without every member", registry=self.registry)
         self.reloads = Counter("efp_model_reloads", "Production-token changes seen (hot reloads)", registry=self.registry)
         self.rate_limited = Counter("efp_rate_limited", "Requests refused with 429", registry=self.registry)
+        self.forecasts_recorded = Counter(
+            "efp_forecasts_recorded", "Computed forecasts handed to the forecast store, by result (stored, dropped, failed)",
+            ["result"], registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -23,6 +23,7 @@ from serving.cache import ResponseCache, cache_key
 from serving.engines import ForecastEngine, ForecastJob
 from serving.metrics import ServiceMetrics
 from serving.model_directory import ModelDirectory
+from serving.recorder import ForecastRecorder
 from serving.schemas import QUANTILE_FIELDS, ALLOWED_QUANTILES, FieldError, ForecastRequest, horizon_steps
 from training.forecast import EnsembleForecast
 from training.registry import ModelVersion
@@ -88,9 +89,11 @@ class _Planned:
 
 class ForecastService:
     def __init__(self, settings: PlatformSettings, engine: ForecastEngine, directory: ModelDirectory,
-                 catalogue: Catalogue, cache: ResponseCache, metrics: ServiceMetrics, *, reload_poll_s: float) -> None:
+                 catalogue: Catalogue, cache: ResponseCache, metrics: ServiceMetrics, *, reload_poll_s: float,
+                 recorder: ForecastRecorder | None = None) -> None:
         self.settings, self.engine, self.directory = settings, engine, directory
         self.catalogue, self.cache, self.metrics = catalogue, cache, metrics
+        self.recorder = recorder  # keeps every computed forecast (off the request path)
         self._poll = reload_poll_s
         self._watcher: asyncio.Task | None = None
 
@@ -149,6 +152,8 @@ class ForecastService:
 
     async def _finish(self, planned: "_Planned", result: EnsembleForecast, use_cache: bool) -> bytes:
         raw = json.dumps(self._response(planned.city, planned.version, result, planned.quantiles)).encode()
+        if self.recorder is not None:
+            self.recorder.record(planned.city, result)
         if result.degraded:
             self.metrics.degraded.inc()
             for member in result.members:
@@ -228,6 +233,8 @@ class ForecastService:
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
+        if self.recorder is not None:
+            await asyncio.to_thread(self.recorder.flush)
 
     async def ready(self) -> tuple[bool, str]:
         try:

@@ -9,7 +9,10 @@ from collections.abc import Callable
 
 from data.catalogue import load_catalogue
 from data.settings import PlatformSettings
+from data.stores import open_forecasts, open_metadata
+from data.stores.forecasts import Source
 from serving.api import ServiceState
+from serving.alert_metrics import AlertsCollector
 from serving.auth import Authenticator
 from serving.cache import ResponseCache, redis_client
 from serving.auth.keys import open_key_store
@@ -19,24 +22,28 @@ from serving.engines import ForecastEngine
 from serving.engines.local import LocalEngine
 from serving.metrics import ServiceMetrics
 from serving.model_directory import BundleCache, ModelDirectory
+from serving.recorder import ForecastRecorder
 from serving.service import ForecastService
 
 
 def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
-                reload_poll_s: float) -> ServiceState:
+                reload_poll_s: float, record_source: Source = "served") -> ServiceState:
     metrics = ServiceMetrics()
+    recorder = ForecastRecorder(lambda: open_forecasts(settings), metrics, source=record_source)
+    metrics.registry.register(AlertsCollector(lambda: open_metadata(settings).alerts(limit=100_000, open_only=True)))
     client = redis_client(settings.redis_dsn)
     directory = ModelDirectory(settings)
     service = ForecastService(
         settings, engine_factory(directory), directory, load_catalogue(settings),
         ResponseCache(client, settings.redis_prefix, settings.serve.cache_ttl_s, metrics), metrics,
-        reload_poll_s=reload_poll_s,
+        reload_poll_s=reload_poll_s, recorder=recorder,
     )
     keys = open_key_store(settings) if settings.auth_enabled else None
     return ServiceState(settings, service, Authenticator(settings, keys), RateLimiter(client, settings.redis_prefix, metrics), keys, metrics)
 
 
-def local_state(settings: PlatformSettings, deployments: DeploymentsConfig | None = None) -> ServiceState:
+def local_state(settings: PlatformSettings, deployments: DeploymentsConfig | None = None, *,
+                record_source: Source = "served") -> ServiceState:
     """The service over the in-process engine (no Ray): tests of the HTTP layer, the benchmark floor.
 
     Poll period and caches come from the deployments file, as in the Serve graph."""
@@ -44,5 +51,5 @@ def local_state(settings: PlatformSettings, deployments: DeploymentsConfig | Non
     return build_state(
         settings,
         lambda directory: LocalEngine(settings, BundleCache(settings, directory), deployments),
-        reload_poll_s=deployments.reload_poll_s,
+        reload_poll_s=deployments.reload_poll_s, record_source=record_source,
     )

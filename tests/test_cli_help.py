@@ -11,6 +11,7 @@ CONTRACT_COMMANDS = {
     "cities list", "cities add", "generate", "ingest", "data stats", "data plot", "train", "tune", "backtest",
     "models list", "models show", "models promote", "models rollback", "serve", "forecast",
     "keys create", "keys list", "keys revoke", "demo",
+    "forecasts run", "forecasts list", "weather fetch", "monitor", "alerts list",
 }
 
 

@@ -64,8 +64,15 @@ def read_open_meteo(
         raise InputFileError(path, f"kind must be observed or forecast, not {kind!r}")
     if kind == "forecast" and issued_at is None:
         raise InputFileError(path, "a forecast needs issued_at")
+    return open_meteo_batch(read_text(path), path, city=city, kind=kind, issued_at=issued_at)
+
+
+def open_meteo_batch(text: str, path: str, *, city: str, kind: str = "observed",
+                     issued_at: dt.datetime | None = None) -> SourceBatch:
+    """An Open-Meteo response body as weather records; ``path`` names where it came from in errors
+    (a file, or the URL when ``efp weather fetch`` called the API)."""
     try:
-        payload = json.loads(read_text(path))
+        payload = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputFileError(path, f"not JSON ({error.msg})", line=error.lineno, column=f"char {error.colno}") from None
     hourly = payload.get("hourly") if isinstance(payload, dict) else None

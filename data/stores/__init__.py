@@ -13,10 +13,12 @@ import threading
 
 from data.settings import PlatformSettings
 from data.stores.base import TimeSeriesStore, WriteCounts
+from data.stores.forecasts import FileForecastStore, ForecastStore
 from data.stores.lake import LakeStore
 from data.stores.metadata import FileMetadataStore, MetadataStore
 
-__all__ = ["MetadataStore", "TimeSeriesStore", "WriteCounts", "open_metadata", "open_store", "prepare_database"]
+__all__ = ["ForecastStore", "MetadataStore", "TimeSeriesStore", "WriteCounts", "open_forecasts", "open_metadata", "open_store",
+           "prepare_database"]
 
 _lock = threading.Lock()
 
@@ -63,3 +65,13 @@ def open_metadata(settings: PlatformSettings) -> MetadataStore:
                 store.upsert_city(city)
         return store
     return FileMetadataStore(settings.metadata_dir)
+
+
+def open_forecasts(settings: PlatformSettings) -> ForecastStore:
+    """The configured store of issued forecasts (PostgreSQL tables, or Parquet under ``data_dir/forecasts``)."""
+    if settings.database_url:
+        from data.stores.postgres.forecasts import PostgresForecastStore
+
+        prepare_database(settings.database_dsn)
+        return PostgresForecastStore(settings.database_dsn)
+    return FileForecastStore(settings.data_dir / "forecasts")

@@ -11,13 +11,11 @@ write the same folder from several processes.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +24,7 @@ import pandas as pd
 
 from data.catalogue import Catalogue, City
 from data.records import IngestSummary
+from data.stores.locking import folder_lock
 
 QUARANTINE_COLUMNS = ("run_id", "line", "city", "ts", "field", "reason", "raw")
 ALERT_SEVERITIES = ("info", "warning", "critical")
@@ -62,7 +61,13 @@ class MetadataStore(Protocol):
         details: dict[str, Any] | None = None,
     ) -> int: ...
 
-    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+    def alerts(self, city: str | None = None, limit: int = 100, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """Alerts newest first, each with ``resolved_at`` (None while its condition holds)."""
+        ...
+
+    def resolve_alert(self, alert_id: int) -> None:
+        """Mark an alert resolved now (its condition cleared); resolving it again changes nothing."""
+        ...
 
 
 def check_severity(severity: str) -> None:
@@ -90,7 +95,7 @@ def _now() -> str:
 
 class FileMetadataStore:
     """Metadata as files: ``runs.jsonl``, ``quarantine/<run>.parquet``, ``resolution.json``,
-    ``alerts.jsonl``; cities live in the catalogue overlay (``cities.yaml``) that
+    ``alerts.jsonl`` (with ``alerts_resolved.json``: id -> resolution time); cities live in the catalogue overlay (``cities.yaml``) that
     ``data.catalogue`` already keeps in the same folder."""
 
     _lock = threading.Lock()
@@ -98,16 +103,9 @@ class FileMetadataStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         """Exclusive across threads and processes for a read-modify-write of the folder."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.root / ".lock", "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
+        return folder_lock(self.root, self._lock)
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         line = json.dumps(record, default=str) + "\n"
@@ -224,8 +222,17 @@ class FileMetadataStore:
                 handle.write(json.dumps(record, default=str) + "\n")
         return alert_id
 
-    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        records = list(reversed(self._lines("alerts.jsonl")))
+    def alerts(self, city: str | None = None, limit: int = 100, *, open_only: bool = False) -> list[dict[str, Any]]:
+        resolved = self._read_json("alerts_resolved.json")
+        records = [{**r, "resolved_at": resolved.get(str(r["id"]))} for r in reversed(self._lines("alerts.jsonl"))]
         if city is not None:
             records = [r for r in records if r.get("city") == city.upper()]
+        if open_only:
+            records = [r for r in records if r["resolved_at"] is None]
         return records[:limit]
+
+    def resolve_alert(self, alert_id: int) -> None:
+        with self._locked():
+            resolved = self._read_json("alerts_resolved.json")
+            resolved.setdefault(str(int(alert_id)), _now())
+            self._write_json("alerts_resolved.json", resolved)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from ray_apps.cli import data_commands, demo_command, model_commands, serve_commands, train_command
+from ray_apps.cli import data_commands, demo_command, model_commands, monitoring_commands, serve_commands, train_command
 
 app = typer.Typer(
     name="efp",
@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data_commands, train_command, model_commands, serve_commands, demo_command):
+for module in (data_commands, train_command, model_commands, serve_commands, monitoring_commands, demo_command):
     module.register(app)
 
 

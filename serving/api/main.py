@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from serving.api.errors import install_error_handlers
-from serving.api.routes import cities, forecast, keys, models, ops
+from serving.api.routes import alerts, cities, forecast, keys, models, ops
 from serving.api.state import ServiceState
 from serving.auth import AUTH_DISABLED_WARNING
 from serving.middleware import ServiceMiddleware
@@ -41,6 +41,7 @@ def create_api(state: ServiceState) -> FastAPI:
     app.include_router(forecast.router)
     app.include_router(cities.router)
     app.include_router(models.router)
+    app.include_router(alerts.router)
     app.include_router(keys.router)
     app.include_router(ops.router)
     return app

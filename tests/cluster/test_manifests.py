@@ -80,7 +80,7 @@ def test_cluster_holds_every_deliverable() -> None:
     assert ("RayCluster", "efp") in kinds
     assert ("RayService", "efp-forecast") in kinds
     entrypoints = {ENTRYPOINT.search(doc["spec"]["entrypoint"])[1] for _, doc in _ray_manifests() if doc["kind"] == "RayJob"}
-    assert entrypoints == {"ray_apps.train", "ray_apps.ingest", "ray_apps.tune"}
+    assert entrypoints == {"ray_apps.train", "ray_apps.ingest", "ray_apps.tune", "ray_apps.forecast_daily", "ray_apps.monitor"}
 
 
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: p.name)

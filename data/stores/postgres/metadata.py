@@ -1,4 +1,4 @@
-"""Metadata in PostgreSQL (tables of migration 0002): runs, quarantine, resolutions, cities, alerts.
+"""Metadata in PostgreSQL (tables of migrations 0002 and 0005): runs, quarantine, resolutions, cities, alerts.
 
 The same ``MetadataStore`` as the files beside the lake, so the pipeline and the CLI never
 ask which is configured. Quarantined rows go in with COPY: a bad file can reject many
@@ -129,13 +129,21 @@ class PostgresMetadataStore:
             ).fetchone()
         return int(row[0])
 
-    def alerts(self, city: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        where, params = ("WHERE city = %s", [city.upper()]) if city else ("", [])
+    def alerts(self, city: str | None = None, limit: int = 100, *, open_only: bool = False) -> list[dict[str, Any]]:
+        conditions, params = (["city = %s"], [city.upper()]) if city else ([], [])
+        if open_only:
+            conditions.append("resolved_at IS NULL")
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         with self._pool().connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "SELECT id, created_at, city, kind, severity, message, details, acknowledged FROM alerts"
+                "SELECT id, created_at, city, kind, severity, message, details, acknowledged, resolved_at FROM alerts"
                 f" {where} ORDER BY id DESC LIMIT %s",
                 [*params, limit],
             )
             rows = cur.fetchall()
-        return [{**row, "created_at": row["created_at"].isoformat()} for row in rows]
+        return [{**row, "created_at": row["created_at"].isoformat(),
+                 "resolved_at": row["resolved_at"].isoformat() if row["resolved_at"] else None} for row in rows]
+
+    def resolve_alert(self, alert_id: int) -> None:
+        with self._pool().connection() as conn:
+            conn.execute("UPDATE alerts SET resolved_at = now() WHERE id = %s AND resolved_at IS NULL", (int(alert_id),))

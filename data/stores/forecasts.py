@@ -1,0 +1,221 @@
+"""The forecast store: every forecast the platform issued, kept to be scored later.
+
+The monitor compares what was forecast with the actuals that arrive afterwards, so a
+forecast must be kept as it was issued: city, target blocks with P10/P50/P90, model
+version, issue time (``as_of``), lead and whether it was degraded. One forecast is
+identified by (city, target day, ``as_of``, model version): storing it again (the daily job
+rerun, the same request computed twice) upserts its blocks and never adds a second one.
+
+``FileForecastStore`` (the embedded default) keeps Parquet files
+``forecasts/city=XXX/year=YYYY/data.parquet`` beside the lake, one row per block;
+``data.stores.postgres.forecasts.PostgresForecastStore`` keeps the same in the tables of
+migration 0005. ``data.stores.open_forecasts`` chooses.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from data.stores.locking import folder_lock
+
+Source = Literal["served", "scheduled"]
+KEY_COLUMNS = ("city", "target_day", "as_of", "model_version")
+BLOCK_COLUMNS = (*KEY_COLUMNS, "issued_at", "lead_hours", "degraded", "source", "ts", "p10", "p50", "p90")
+
+
+def _utc(value: datetime) -> datetime:
+    stamp = pd.Timestamp(value)
+    if stamp.tzinfo is None:
+        raise ValueError("must carry a timezone")
+    return stamp.tz_convert("UTC").to_pydatetime()
+
+
+class ForecastPoint(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ts: datetime
+    p10: float
+    p50: float
+    p90: float
+
+    @field_validator("ts")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+
+class StoredForecast(BaseModel):
+    """One issued forecast as the store keeps it (times in UTC, ``target_day`` in the city's local calendar)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    city: str = Field(min_length=1, max_length=32)
+    target_day: date
+    as_of: datetime
+    model_version: str = Field(min_length=1)
+    issued_at: datetime
+    lead_hours: float = Field(description="From the issue time to the first block.")
+    degraded: bool
+    source: Source
+    points: list[ForecastPoint] = Field(min_length=1)
+
+    @field_validator("city")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.strip().upper()
+
+    @field_validator("as_of", "issued_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return _utc(value)
+
+    @model_validator(mode="after")
+    def _ordered_quantiles(self) -> "StoredForecast":
+        for point in self.points:
+            if not point.p10 <= point.p50 <= point.p90:
+                raise ValueError(f"points: P10 <= P50 <= P90 fails at {point.ts.isoformat()}")
+        return self
+
+    def blocks(self) -> pd.DataFrame:
+        """The forecast as rows of ``BLOCK_COLUMNS``, one per block."""
+        frame = pd.DataFrame([p.model_dump() for p in self.points])
+        for name in ("city", "target_day", "as_of", "model_version", "issued_at", "lead_hours", "degraded", "source"):
+            frame[name] = getattr(self, name)
+        return conform_blocks(frame)
+
+
+class ForecastSummary(BaseModel):
+    """One stored forecast without its blocks: what ``efp forecasts list`` shows."""
+
+    city: str
+    target_day: date
+    as_of: datetime
+    model_version: str
+    issued_at: datetime
+    lead_hours: float
+    degraded: bool
+    source: Source
+    blocks: int
+
+
+@runtime_checkable
+class ForecastStore(Protocol):
+    def write(self, forecasts: Sequence[StoredForecast]) -> int:
+        """Upsert forecasts; returns how many were new (an identical rerun returns 0)."""
+        ...
+
+    def read(self, city: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Blocks (``BLOCK_COLUMNS``) of the city's forecasts whose block ``ts`` is in ``[start, end)``."""
+        ...
+
+    def list(self, city: str, limit: int = 100) -> list[ForecastSummary]:
+        """The city's forecasts, newest target day and issue time first."""
+        ...
+
+    def cities(self) -> list[str]:
+        """Cities with a stored forecast."""
+        ...
+
+
+def conform_blocks(frame: pd.DataFrame) -> pd.DataFrame:
+    """Block rows with the store's dtypes: UTC timestamps, ``target_day`` a date, floats, bools."""
+    out = frame.reindex(columns=list(BLOCK_COLUMNS)).copy()
+    for name in ("as_of", "issued_at", "ts"):
+        out[name] = pd.to_datetime(out[name], utc=True).astype("datetime64[us, UTC]")
+    out["target_day"] = pd.to_datetime(out["target_day"]).dt.date
+    for name in ("lead_hours", "p10", "p50", "p90"):
+        out[name] = out[name].astype(float)
+    out["degraded"] = out["degraded"].astype(bool)
+    for name in ("city", "model_version", "source"):
+        out[name] = out[name].astype(str)
+    return out.sort_values(["ts", "as_of"], kind="stable").reset_index(drop=True)
+
+
+def empty_blocks() -> pd.DataFrame:
+    return conform_blocks(pd.DataFrame(columns=list(BLOCK_COLUMNS)))
+
+
+def summarise(blocks: pd.DataFrame, limit: int) -> list[ForecastSummary]:
+    """One summary per forecast of a block frame, newest first."""
+    if blocks.empty:
+        return []
+    grouped = blocks.groupby(list(KEY_COLUMNS), sort=False).agg(
+        issued_at=("issued_at", "min"), lead_hours=("lead_hours", "min"), degraded=("degraded", "max"),
+        source=("source", "first"), blocks=("ts", "size")).reset_index()
+    grouped = grouped.sort_values(["target_day", "as_of"], ascending=False).head(limit)
+    return [ForecastSummary(**{k: (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v) for k, v in row.items()})
+            for row in grouped.to_dict("records")]
+
+
+class FileForecastStore:
+    """Forecast blocks in Parquet, partitioned by city and the UTC year of the block."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def _locked(self) -> AbstractContextManager[None]:
+        """Exclusive across threads and processes (the service's recorder and the daily job may write together)."""
+        return folder_lock(self.root, self._lock)
+
+    def _path(self, city: str, year: int) -> Path:
+        return self.root / f"city={city}" / f"year={year}" / "data.parquet"
+
+    def _files(self, city: str) -> list[Path]:
+        return sorted((self.root / f"city={city.upper()}").glob("year=*/data.parquet"))
+
+    def write(self, forecasts: Sequence[StoredForecast]) -> int:
+        if not forecasts:
+            return 0
+        new = pd.concat([f.blocks() for f in forecasts], ignore_index=True)
+        fresh = 0
+        with self._locked():
+            stored_keys = self._stored_keys({f.city for f in forecasts})
+            fresh = len({(f.city, f.target_day, pd.Timestamp(f.as_of), f.model_version) for f in forecasts} - stored_keys)
+            years = new["ts"].dt.year
+            for (city, year), part in new.groupby([new["city"], years]):
+                path = self._path(str(city), int(year))
+                old = pd.read_parquet(path) if path.exists() else empty_blocks()
+                merged = conform_blocks(pd.concat([old, part], ignore_index=True))
+                # The forecast keeps its first issue time; its blocks take the newest values.
+                first_issue = merged.groupby(list(KEY_COLUMNS))["issued_at"].transform("min")
+                merged = merged.assign(issued_at=first_issue).drop_duplicates([*KEY_COLUMNS, "ts"], keep="last")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                temp = path.parent / f".{uuid.uuid4().hex}.tmp"
+                conform_blocks(merged).to_parquet(temp, index=False)
+                os.replace(temp, path)
+        return fresh
+
+    def _stored_keys(self, cities: set[str]) -> set[tuple]:
+        keys: set[tuple] = set()
+        for city in cities:
+            for path in self._files(city):
+                frame = pd.read_parquet(path, columns=list(KEY_COLUMNS)).drop_duplicates()
+                keys.update((r.city, r.target_day, pd.Timestamp(r.as_of), r.model_version) for r in frame.itertuples())
+        return keys
+
+    def read(self, city: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
+        parts = [pd.read_parquet(path) for path in self._files(city)]
+        frame = conform_blocks(pd.concat(parts, ignore_index=True)) if parts else empty_blocks()
+        if start is not None:
+            frame = frame[frame["ts"] >= pd.Timestamp(start).tz_convert("UTC")]
+        if end is not None:
+            frame = frame[frame["ts"] < pd.Timestamp(end).tz_convert("UTC")]
+        return frame.reset_index(drop=True)
+
+    def list(self, city: str, limit: int = 100) -> list[ForecastSummary]:
+        return summarise(self.read(city), limit)
+
+    def cities(self) -> list[str]:
+        return sorted(p.name.split("=", 1)[1] for p in self.root.glob("city=*") if p.is_dir())

@@ -1,0 +1,72 @@
+"""Forecast stores (Parquet beside the lake, PostgreSQL tables of migration 0005), and the
+alert resolution both metadata stores keep."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from data.stores import open_forecasts, open_metadata
+from data.stores.forecasts import FileForecastStore, ForecastPoint, StoredForecast
+from data.stores.postgres.forecasts import PostgresForecastStore
+
+
+@pytest.fixture(params=["files", "postgres"])
+def which(request):
+    return request.getfixturevalue("settings" if request.param == "files" else "pg_settings")
+
+
+def _forecast(city: str = "DEL", *, day: str = "2024-04-10", version: str = "v1", scale: float = 1.0,
+              blocks: int = 96, as_of: str = "2024-04-09T04:30:00Z") -> StoredForecast:
+    stamps = pd.date_range(pd.Timestamp(day, tz="Asia/Kolkata"), periods=blocks, freq="15min").tz_convert("UTC")
+    points = [ForecastPoint(ts=ts.to_pydatetime(), p10=900 * scale, p50=1000 * scale + i, p90=1100 * scale + 2 * i)
+              for i, ts in enumerate(stamps)]
+    issued = pd.Timestamp(as_of).to_pydatetime()
+    return StoredForecast(city=city, target_day=date.fromisoformat(day), as_of=issued, model_version=version,
+                          issued_at=datetime.now(timezone.utc), lead_hours=(stamps[0] - pd.Timestamp(as_of)) / pd.Timedelta(hours=1),
+                          degraded=False, source="scheduled", points=points)
+
+
+def test_open_forecasts_follows_settings(settings, pg_settings) -> None:
+    assert isinstance(open_forecasts(settings), FileForecastStore)
+    assert isinstance(open_forecasts(pg_settings), PostgresForecastStore)
+
+
+def test_a_forecast_is_kept_once_per_city_day_issue_time_and_version(which) -> None:
+    store = open_forecasts(which)
+    assert store.write([_forecast(), _forecast("MUM")]) == 2
+    assert store.write([_forecast(scale=1.1)]) == 0  # same key: blocks updated, nothing added
+    assert store.write([_forecast(version="v2")]) == 1
+    listed = store.list("del")
+    assert [(s.model_version, s.blocks, s.target_day) for s in listed] in (
+        [("v1", 96, date(2024, 4, 10)), ("v2", 96, date(2024, 4, 10))],
+        [("v2", 96, date(2024, 4, 10)), ("v1", 96, date(2024, 4, 10))])
+    assert listed[0].lead_hours == pytest.approx(14.0) and listed[0].source == "scheduled"
+    blocks = store.read("DEL", pd.Timestamp("2024-04-09T18:30:00Z"), pd.Timestamp("2024-04-09T19:00:00Z"))
+    assert len(blocks) == 4 and set(blocks["model_version"]) == {"v1", "v2"}
+    updated = blocks[blocks["model_version"] == "v1"]
+    assert updated["p50"].tolist() == [1100.0, 1101.0]  # the rerun's values
+    assert str(blocks["ts"].dt.tz) == "UTC" and sorted(store.cities()) == ["DEL", "MUM"]
+
+
+def test_a_forecast_with_crossed_quantiles_or_a_naive_issue_time_is_refused() -> None:
+    good = _forecast()
+    with pytest.raises(ValidationError, match="P10 <= P50 <= P90"):
+        StoredForecast(**{**good.model_dump(), "points": [{"ts": good.points[0].ts, "p10": 5, "p50": 4, "p90": 6}]})
+    with pytest.raises(ValidationError, match="timezone"):
+        StoredForecast(**{**good.model_dump(), "as_of": datetime(2024, 4, 9, 10)})
+
+
+def test_an_alert_is_resolved_once_and_open_alerts_leave_it_out(which) -> None:
+    metadata = open_metadata(which)
+    first = metadata.add_alert("forecast_error", "MAPE 25 % > 10 %", city="DEL", details={"value": 25.0})
+    second = metadata.add_alert("drift", "PSI 0.4 > 0.25", city="DEL")
+    metadata.resolve_alert(first)
+    resolved_at = metadata.alerts()[1]["resolved_at"]
+    metadata.resolve_alert(first)
+    assert resolved_at is not None and metadata.alerts()[1]["resolved_at"] == resolved_at
+    assert [a["id"] for a in metadata.alerts(open_only=True)] == [second]
+    assert [a["id"] for a in metadata.alerts(city="DEL")] == [second, first]
