@@ -4,20 +4,17 @@ regenerated (``python docs/gen_api_reference.py``)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
+
+from doc_generators import load_generator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "api_reference.md"
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_api_reference", REPO_ROOT / "docs" / "gen_api_reference.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator("gen_api_reference")
 
 
 def test_api_reference_is_current() -> None:
