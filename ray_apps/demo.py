@@ -16,13 +16,13 @@ from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.panel import Panel
-from rich.table import Table
 
 from data.catalogue import load_catalogue
 from data.config_files import config_path
 from data.distributed import generate_and_ingest
 from data.settings import PlatformSettings
 from data.stats import quality_table
+from ray_apps.cli.output import add_column, make_table, quality_view
 from training.backtest import run_backtest
 from training.config import load_train_config
 from training.pipeline import train
@@ -67,12 +67,7 @@ class Stages:
 
 
 def _quality(console: Console, rows: list[dict]) -> None:
-    table = Table(title="Data quality per city")
-    for column in rows[0]:
-        table.add_column(str(column), justify="left" if column == "city" else "right")
-    for row in rows:
-        table.add_row(*[_cell(v) for v in row.values()])
-    console.print(table)
+    console.print(quality_view(rows))
 
 
 def _cell(value: object) -> str:
@@ -83,15 +78,15 @@ def _cell(value: object) -> str:
 
 def _backtest_table(console: Console, report) -> None:
     metrics = report.metrics
-    names = list(metrics)
     columns = list(next(iter(metrics.values())))
-    table = Table(title=f"Backtest {report.city} {report.start} .. {report.end} ({report.days} days, version {report.version}, weather {report.weather})")
-    table.add_column("model")
+    table = make_table(f"Backtest {report.city} {report.start} .. {report.end} ({report.days} days, "
+                       f"version {report.version}, weather {report.weather})")
+    add_column(table, "model")
     for column in columns:
-        table.add_column(column, justify="right")
-    for name in names:
+        add_column(table, column, numeric=True)
+    for name, values in metrics.items():
         style = "bold green" if name == "ensemble" else ("dim" if name.startswith("seasonal") else "")
-        table.add_row(name, *[_cell(metrics[name].get(c)) for c in columns], style=style)
+        table.add_row(name, *[_cell(values.get(c)) for c in columns], style=style)
     console.print(table)
 
 

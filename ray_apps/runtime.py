@@ -5,7 +5,9 @@ submit`` the driver finds the cluster through ``RAY_ADDRESS``; with no address i
 settings either, a new local Ray is started (``address="local"``) without the dashboard
 (it costs seconds on a small machine and nothing here needs it). "local" rather than
 None: a bare ``ray.init()`` joins whatever cluster ``/tmp/ray/ray_current_cluster``
-names, and hangs for minutes when that cluster is gone.
+names, and hangs for minutes when that cluster is gone. Lines forwarded from Ray's workers
+(``log_to_driver``) are sorted by ray_apps/ray_logs.py: Ray's own go to
+``<data_dir>/logs/ray.log``, our stage/epoch/round lines stay on the console.
 """
 
 from __future__ import annotations
@@ -37,7 +39,20 @@ def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None, log_to_
         # epoch lines say the same thing once.
         os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     ray.init(address=address, **options)
+    if log_to_driver:
+        _route_ray_logs(settings)
     return True
+
+
+def _route_ray_logs(settings: PlatformSettings) -> None:
+    """Ray's per-report, checkpoint and controller lines to ``<data_dir>/logs/ray.log``,
+    ours on the console (ray_apps/ray_logs.py). Ray's printer stays if its internals moved."""
+    from ray_apps.ray_logs import route_ray_logs
+
+    try:
+        route_ray_logs(settings.data_dir)
+    except (ImportError, AttributeError, OSError) as error:  # a private Ray API: never fatal
+        print(f"(Ray's log lines stay on the console: {type(error).__name__}: {error})", file=sys.stderr)
 
 
 def run_job(run: Callable[[list[str] | None], Any], argv: list[str] | None = None) -> int:

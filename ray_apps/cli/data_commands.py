@@ -17,7 +17,7 @@ from data.catalogue import CatalogueError, City, load_catalogue
 from data.errors import PlatformError, describe_validation_error
 from data.records import IngestSummary
 from data.settings import get_settings
-from ray_apps.cli.output import JsonOption, console, print_json, print_table, reports_errors
+from ray_apps.cli.output import JsonOption, console, print_json, print_table, quality_view, reports_errors
 
 SUMMARY_FIELDS = ("input_rows", "accepted", "repaired", "rejected", "inserted", "unchanged", "updated")
 CITY_FIELDS = ("code", "name", "country", "subdivision", "latitude", "longitude", "timezone", "peak_mw")
@@ -196,17 +196,7 @@ def data_stats(
     if json:
         print_json(rows)
         return
-    print_table("Data quality", [_compact(row) for row in rows])
-
-
-def _compact(row: dict) -> dict:
-    """A quality row narrow enough for a terminal: the span as UTC dates, short headings."""
-    span = f"{row['first'][:10]}..{row['last'][:10]}" if row["first"] else "-"
-    return {
-        "city": row["city"], "rows": row["rows"], "span (UTC)": span, "min": row["resolution_min"],
-        "imputed%": row["imputed_pct"], "shed%": row["shedding_pct"], "outlier%": row["outlier_pct"],
-        "gaps": row["gaps"], "missing": row["missing_blocks"], "quarantined": row["quarantined"],
-    }
+    console.print(quality_view(rows, "Data quality"))
 
 
 @data_app.command("plot")

@@ -168,7 +168,7 @@ def tune(
             settings, model, samples,
             cities=[c.strip().upper() for c in cities.split(",")] if cities else None,
             until=until, space_file=space, base_config=load_train_config(config),
-            log=(lambda line: err_console.print(line, highlight=False)),
+            log=(lambda line: err_console.print(line, highlight=False, markup=False, soft_wrap=True)),
         )
     if as_json:
         print_json(result)

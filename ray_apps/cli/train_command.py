@@ -47,7 +47,10 @@ def _run(cities, until, models, workers, use_gpu, config, local, json_output) ->
         raise TrainingConfigError("--until", f"expected YYYY-MM-DD, got {until!r}") from None
     options = TrainOptions(config=config, cities=_split(cities), until=until_date, models=_split(models), workers=workers,
                            use_gpu=use_gpu, local=local)
-    log = (lambda line: err_console.print(line, highlight=False)) if json_output else (lambda line: console.print(line, highlight=False))
+    # One line per stage, epoch or boosting report, printed as is: no markup (``[stage]``
+    # would be read as a tag and vanish) and no wrapping of our own.
+    target = err_console if json_output else console
+    log = lambda line: target.print(line, highlight=False, markup=False, soft_wrap=True)  # noqa: E731
     report = run_training(options, log)
     if json_output:
         print_json(report)

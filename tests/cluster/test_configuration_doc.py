@@ -3,22 +3,19 @@ as generated from the model (docs/gen_configuration.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 from data.settings import PlatformSettings
+
+from doc_generators import load_generator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOC = REPO_ROOT / "docs" / "configuration.md"
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_configuration", REPO_ROOT / "docs" / "gen_configuration.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator("gen_configuration")
 
 
 def test_settings_table_is_current() -> None:
