@@ -134,7 +134,7 @@ def test_quoted_command_exists(where: str, number: int, text: str) -> None:
 
 def test_an_unknown_command_or_option_is_caught() -> None:
     """The check can fail: typer answers these with exit 2."""
-    for text in ("efp monitor", "efp train --no-such-flag", "efp models frobnicate V"):
+    for text in ("efp frobnicate", "efp train --no-such-flag", "efp models frobnicate V"):
         result = CliRunner().invoke(app, [*_tokens(text), "--help"])
         assert result.exit_code == 2 and ("No such command" in result.output or "No such option" in result.output)
 
