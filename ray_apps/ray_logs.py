@@ -24,6 +24,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -34,6 +35,7 @@ OUR_LINE = re.compile(r"^\[(stage|[\w.-]+\] (round|epoch) \d)")
 ERROR_LINE = re.compile(r"Traceback \(most recent call last\)|\bERROR\b|^\w*(Error|Exception)\b")
 #: Ray Train's driver-side logger; its records go to the file like the workers' lines.
 DRIVER_LOGGERS = ("ray.train",)
+DUPLICATE_WINDOW_S = 2.0
 HANDLER_NAME = "ray_print_logs"  # the name Ray's own handler is registered (and removed at shutdown) under
 
 
@@ -52,6 +54,9 @@ class ForwardedLogs:
         self.path, self.printer, self.notice = path, printer, notice
         self.diverted = 0
         self._lock = threading.Lock()
+        # Ray Train's print patch sends each worker print twice (stdout and its logger), moments apart:
+        # the same line from the same process within ``DUPLICATE_WINDOW_S`` is kept once.
+        self._recent: dict[tuple[Any, str], float] = {}
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8", buffering=1)
 
@@ -60,12 +65,20 @@ class ForwardedLogs:
         source = data.get("actor_name") or data.get("task_name") or ""
         stamp = dt.datetime.now().isoformat(timespec="seconds")
         tag = f"({source} pid={data.get('pid')}{' stderr' if data.get('is_err') else ''})".replace("( ", "(")
-        kept = [line for line in lines if keep_on_console(line)]
+        pid = data.get("pid")
         with self._lock:
+            now = time.monotonic()
+            self._recent = {key: seen for key, seen in self._recent.items() if now - seen < DUPLICATE_WINDOW_S}
+            fresh = []
             for line in lines:
+                if (pid, line) not in self._recent:
+                    self._recent[(pid, line)] = now
+                    fresh.append(line)
+            kept = [line for line in fresh if keep_on_console(line)]
+            for line in fresh:
                 self._file.write(f"{stamp} {tag} {line}\n")
-            first = self.diverted == 0 and len(kept) < len(lines)
-            self.diverted += len(lines) - len(kept)
+            first = self.diverted == 0 and len(kept) < len(fresh)
+            self.diverted += len(fresh) - len(kept)
         if first and self.notice is not None:
             print(f"(Ray's own log lines: {self.path})", file=self.notice, flush=True)
         if kept:

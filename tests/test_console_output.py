@@ -54,10 +54,22 @@ def test_forwarded_lines_all_reach_the_file_only_ours_the_printer(tmp_path: Path
 
     assert printed == [{**batch, "lines": [OUR_LINES[2]]}]  # Ray's printer keeps its pid prefix and dedup
     written = (tmp_path / "logs" / "ray.log").read_text(encoding="utf-8").splitlines()
-    assert len(written) == 6
+    assert len(written) == 4  # the cleaner's repeated warning is kept once
     assert "(RayTrainWorker pid=4242 stderr) Reporting training result 3" in written[0]
     assert written[-1].endswith(RAY_LINES[2]) and "(PlacementGroupCleaner pid=99 stderr)" in written[-1]
     assert notice.getvalue().count("ray.log") == 1  # said once, not per diverted line
+
+
+def test_a_worker_line_sent_twice_is_printed_once(tmp_path: Path) -> None:
+    """Ray Train forwards each rank-0 print both from stdout and from its logger."""
+    printed: list[dict] = []
+    forwarded = ForwardedLogs(tmp_path / "ray.log", printed.append)
+    line = "[xgboost] round 50: validation pinball 0.0094"
+    forwarded({"lines": [line], "pid": 7, "actor_name": "RayTrainWorker", "is_err": False})
+    forwarded({"lines": [line], "pid": 7, "actor_name": "RayTrainWorker", "is_err": True})
+    forwarded({"lines": [line], "pid": 8, "actor_name": "RayTrainWorker", "is_err": False})  # another worker's own line
+    forwarded.close()
+    assert [batch["pid"] for batch in printed] == [7, 8]
 
 
 def test_route_replaces_rays_printer_on_the_dispatcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
