@@ -125,5 +125,5 @@ def run_demo(settings: PlatformSettings, options: DemoOptions, *, serve: Callabl
     backtest = run_backtest(settings, options.backtest_city, first, end, report.version)
     _backtest_table(console, backtest)
 
-    stages.next(f"Serve and forecast {options.forecast_city}'s tomorrow, issued now ({now:%Y-%m-%d %H:%M} UTC)")
+    stages.next(f"Serve and forecast {options.forecast_city}'s tomorrow, issued now")
     return serve(settings, options, console)

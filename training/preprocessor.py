@@ -161,7 +161,8 @@ class LoadPreprocessor:
         res = pd.Timedelta(minutes=self.resolution_minutes)
         history = inp.history
         if history is not None and not history.empty:
-            history = history[pd.to_datetime(history["ts"], utc=True) < as_of]
+            # A block is known once it has ended: its value is the average over the whole interval.
+            history = history[pd.to_datetime(history["ts"], utc=True) + res <= as_of]
             history = history[history["load_mw"].notna()]
         max_hours = self.max_lead_steps * res / pd.Timedelta(hours=1)
         if history is None or history.empty:

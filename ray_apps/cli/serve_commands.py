@@ -71,14 +71,15 @@ def show_forecast(body: dict[str, Any], *, plot: Path | None, as_json: bool, set
 
 
 def _history_tail(settings: Any, body: dict[str, Any]) -> Any:
-    """The last two days of actual load before the forecast, when the store has them."""
+    """The last two days of actual load before the forecast (and over it, for a past day), never
+    past the present: a synthetic store can hold values for later today that no meter has read yet."""
     import pandas as pd
 
     try:
         from data.stores import open_store
 
         start = pd.Timestamp(body["points"][0]["ts"]).tz_convert("UTC")
-        end = pd.Timestamp(body["points"][-1]["ts"]).tz_convert("UTC")
+        end = min(pd.Timestamp(body["points"][-1]["ts"]).tz_convert("UTC"), pd.Timestamp.now(tz="UTC"))
         return open_store(settings).read_load(body["city"], start - pd.Timedelta(days=2), end)
     except Exception:  # the plot is still useful without history (e.g. a remote service)
         return None

@@ -76,6 +76,9 @@ def test_late_data_lengthens_the_lead_and_drops_only_the_lags_it_hides(frames):
     on_time = pre.features(ForecastInput("DEL", start, 96, 15, load, weather, as_of=start))
     late = pre.features(ForecastInput("DEL", start, 96, 15, load, weather, as_of=start - pd.Timedelta(days=1)))
     assert (on_time.lead_steps, late.lead_steps) == (0, 96)
+    # Issued mid-block: the block under way is not known yet (its value averages the whole interval).
+    mid_block = pre.features(ForecastInput("DEL", start, 96, 15, load, weather, as_of=start - pd.Timedelta(minutes=7)))
+    assert (mid_block.data_until, mid_block.lead_steps) == (start - pd.Timedelta(minutes=15), 1)
     names = pre.feature_names
     lead_hours = late.samples.future[0, :, names.index("lead_hours")]
     assert lead_hours[0] == 24.0 and lead_hours[-1] == pytest.approx(24 + 23.75)
