@@ -74,9 +74,16 @@ class ServeEngine:
         features = await self._features_ready(packet)  # the members already have the reference; this only starts their clock
         outcomes = MemberOutcomes.collect(await _answers(calls, self._timeout))
         outcomes.require_any(job.city)
-        quantiles, weights = await self._ensemble.combine.remote(job.version, job.city, outcomes.predictions,
-                                                                 features.features.lead_steps)
+        quantiles, weights = await self._combined(
+            self._ensemble.combine.remote(job.version, job.city, outcomes.predictions, features.features.lead_steps))
         return outcomes.finish(job.version, features.features, quantiles, weights)
+
+    async def _combined(self, call: DeploymentResponse) -> Any:
+        """The Ensemble deployment's answer; its failure is ours, not the caller's: a 503, never a 500."""
+        try:
+            return await call
+        except Exception as error:
+            raise NoMemberError(f"the ensemble could not combine the members' forecasts: {describe_failure(error)}") from None
 
     @staticmethod
     async def _features_ready(packet: DeploymentResponse) -> Any:
@@ -128,8 +135,13 @@ class ServeEngine:
             per_item.append((k, outcomes))
         if not per_item:
             return
-        combined = await self._ensemble.combine_many.remote(
-            version, [(jobs[k].city, outcomes.predictions, packets[k].features.lead_steps) for k, outcomes in per_item])
+        try:
+            combined = await self._combined(self._ensemble.combine_many.remote(
+                version, [(jobs[k].city, outcomes.predictions, packets[k].features.lead_steps) for k, outcomes in per_item]))
+        except NoMemberError as error:
+            for k, _ in per_item:
+                out[indices[k]] = error
+            return
         for (k, outcomes), (quantiles, weights) in zip(per_item, combined):
             out[indices[k]] = outcomes.finish(version, packets[k].features, quantiles, weights)
 
