@@ -67,6 +67,10 @@ class ServeSettings(Section):
     key_cache_s: float = Field(10.0, ge=0, description="How long a replica trusts an API key lookup (a revocation's delay).")
     max_body_bytes: int = Field(262_144, gt=0, description="Largest request body accepted (else 413).")
     member_timeout_s: float = Field(2.0, gt=0, description="A member slower than this is left out (degraded).")
+    stage_timeout_s: float = Field(
+        10.0, gt=0, description="The Preprocessor and the Ensemble must answer within this (else 503); it covers a "
+        "cold history read, which the member timeout does not.")
+    request_timeout_s: float = Field(30.0, gt=0, description="Serve's HTTP proxy ends a request after this (503 to the caller).")
 
 
 class WeatherSettings(Section):

@@ -133,6 +133,8 @@ class MemberReport(BaseModel):
     used: bool
     weight: float = Field(description="Weight in the ensemble after renormalisation (0 when left out).")
     reason: str | None = Field(None, description="Why the member was left out.")
+    skipped: bool = Field(False, description="Not run: its weight for the city is 0, so it cannot change the "
+                          "answer (not a degradation).")
 
 
 class ForecastResponse(BaseModel):

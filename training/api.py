@@ -84,6 +84,10 @@ class Ensemble(Protocol):
         returns (quantiles, weights used)."""
         ...
 
+    def members_needed(self, city: str) -> frozenset[str]:
+        """Members with a positive weight for ``city``: the others cannot change its answer."""
+        ...
+
 
 @runtime_checkable
 class ModelBundle(Protocol):

@@ -93,6 +93,11 @@ class WeightedEnsemble:
     def weights_for(self, city: str) -> list[dict[str, float]]:
         return self.weights.get(city) or self.weights[GLOBAL]
 
+    def members_needed(self, city: str) -> frozenset[str]:
+        """Members with a positive weight in some band for ``city``; serving runs only these
+        (``training.forecast.split_needed``), the rest only if all of these fail."""
+        return frozenset(name for band in self.weights_for(city) for name, weight in band.items() if weight > 0)
+
     def combine(self, city: str, predictions: dict[str, np.ndarray], lead_steps: int = 0) -> tuple[np.ndarray, dict[str, float]]:
         """Weighted quantiles of the members present for a forecast ``lead_steps`` after the last known load."""
         if not predictions:

@@ -33,6 +33,11 @@ class Ensemble:
         bundle = await self.bundle(version)
         return [bundle.ensemble.combine(city, predictions, lead) for city, predictions, lead in items]
 
+    async def members_needed(self, version: str, city: str) -> frozenset[str]:
+        """Members with a positive weight for ``city`` in ``version`` (the ingress runs only these)."""
+        bundle = await self.bundle(version)
+        return bundle.ensemble.members_needed(city)
+
     async def warm(self, version: str) -> bool:
         await self.bundle(version)
         return True

@@ -26,7 +26,8 @@ class Ingress:
                  settings: dict[str, Any], reload_poll_s: float) -> None:
         """``members``: member name -> its deployment, one per registered member."""
         platform = replica_settings(settings)
-        engine = ServeEngine(preprocessor, members, ensemble, member_timeout_s=platform.serve.member_timeout_s)
+        engine = ServeEngine(preprocessor, members, ensemble, member_timeout_s=platform.serve.member_timeout_s,
+                             stage_timeout_s=platform.serve.stage_timeout_s)
         self._state = build_state(platform, lambda _directory: engine, reload_poll_s=reload_poll_s)
 
     def __serve_build_asgi_app__(self) -> FastAPI:

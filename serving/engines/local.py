@@ -22,7 +22,8 @@ class LocalEngine:
     def run_sync(self, job: ForecastJob) -> EnsembleForecast:
         bundle = self._bundles.get(job.version)
         packet = self._features.build(bundle, job.version, job.city, job.start, job.horizon, job.weather, job.as_of)
-        return forecast_in_process(job.version, bundle.members, bundle.ensemble.combine, packet.features)
+        return forecast_in_process(job.version, bundle.members, bundle.ensemble.combine, packet.features,
+                                   needed=bundle.ensemble.members_needed(job.city))
 
     async def run(self, job: ForecastJob) -> EnsembleForecast:
         return await asyncio.to_thread(self.run_sync, job)

@@ -3,7 +3,10 @@
 The Preprocessor's response goes to every member without being awaited here (Serve
 passes the object reference on); only the members' answers are awaited, each with
 ``member_timeout_s``, because leaving a slow or dead member out is the forecast core's
-rule (``training.forecast``): this engine is its transport.
+rule (``training.forecast``): this engine is its transport. Members whose weight for the
+city is zero are not called (they cannot change the answer) unless every other one
+fails. The Preprocessor and the Ensemble get ``stage_timeout_s``; past it, or when their
+replica dies, the request is a 503. Each stage is timed for the ``Server-Timing`` header.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponse
 from data.errors import NotFoundError, PlatformError
 from serving.engines.base import ForecastJob
 from serving.features import ItemError
-from training.forecast import EnsembleForecast, MemberOutcomes, NoMemberError, describe_failure
+from serving.timing import span
+from training.forecast import EnsembleForecast, MemberOutcomes, NoMemberError, describe_failure, split_needed
 
 
 async def _resolve(response: DeploymentResponse) -> Any:
@@ -63,39 +67,56 @@ async def _answers(calls: dict[str, DeploymentResponse], timeout_s: float) -> di
 
 class ServeEngine:
     def __init__(self, preprocessor: DeploymentHandle, members: dict[str, DeploymentHandle], ensemble: DeploymentHandle,
-                 *, member_timeout_s: float) -> None:
+                 *, member_timeout_s: float, stage_timeout_s: float = 10.0) -> None:
         self._pre, self._members, self._ensemble = preprocessor, members, ensemble
         self._timeout = member_timeout_s
+        self._stage_timeout = stage_timeout_s
+        self._needed: dict[tuple[str, str], frozenset[str]] = {}  # (version, city) -> members with weight
 
     async def run(self, job: ForecastJob) -> EnsembleForecast:
         as_of = None if job.as_of is None else job.as_of.isoformat()
+        first, held_back = split_needed(self._members, await self._members_needed(job.version, job.city))
         packet = self._pre.features.remote(job.version, job.city, job.start.isoformat(), job.horizon, job.weather, as_of)
-        calls = {name: handle.predict.remote(packet) for name, handle in self._members.items()}
-        features = await self._features_ready(packet)  # the members already have the reference; this only starts their clock
-        outcomes = MemberOutcomes.collect(await _answers(calls, self._timeout))
+        calls = {name: self._members[name].predict.remote(packet) for name in first}
+        with span("preprocessor"):
+            features = await self._stage(packet, "the preprocessor could not build features", caller_errors=True)
+        with span("members"):  # the members already have the reference; this only starts their clock
+            outcomes = MemberOutcomes.collect(await _answers(calls, self._timeout), skipped=held_back)
+            if outcomes.needs_fallback:
+                fallback = {name: self._members[name].predict.remote(packet) for name in held_back}
+                outcomes = outcomes.with_fallback(await _answers(fallback, self._timeout))
         outcomes.require_any(job.city)
-        quantiles, weights = await self._combined(
-            self._ensemble.combine.remote(job.version, job.city, outcomes.predictions, features.features.lead_steps))
+        with span("ensemble"):
+            quantiles, weights = await self._stage(
+                self._ensemble.combine.remote(job.version, job.city, outcomes.predictions, features.features.lead_steps),
+                "the ensemble could not combine the members' forecasts")
         return outcomes.finish(job.version, features.features, quantiles, weights)
 
-    async def _combined(self, call: DeploymentResponse) -> Any:
-        """The Ensemble deployment's answer; its failure is ours, not the caller's: a 503, never a 500."""
-        try:
-            return await call
-        except Exception as error:
-            raise NoMemberError(f"the ensemble could not combine the members' forecasts: {describe_failure(error)}") from None
+    async def _members_needed(self, version: str, city: str) -> frozenset[str] | None:
+        """The members worth calling for ``city`` in ``version``, asked of the Ensemble once per pair;
+        None (call every member) when the Ensemble cannot say."""
+        key = (version, city)
+        if key not in self._needed:
+            try:
+                self._needed[key] = await asyncio.wait_for(
+                    _resolve(self._ensemble.members_needed.remote(version, city)), self._stage_timeout)
+            except Exception:  # the Ensemble is down or slow: the combine step will say so; don't guess
+                return None
+        return self._needed[key]
 
-    @staticmethod
-    async def _features_ready(packet: DeploymentResponse) -> Any:
-        """Wait for the Preprocessor, so ``member_timeout_s`` measures the members alone; a caller's
-        error there (say a horizon beyond the model's) becomes its 4xx, anything else a 503."""
+    async def _stage(self, call: DeploymentResponse, failure: str, *, caller_errors: bool = False) -> Any:
+        """A Preprocessor or Ensemble answer within ``stage_timeout_s``. Its failure is ours, not the
+        caller's (a 503, never a 500), except a caller's own error raised in the Preprocessor
+        (say a horizon beyond the model's), which becomes its 4xx."""
         try:
-            return await packet
+            return await asyncio.wait_for(_resolve(call), self._stage_timeout)
         except Exception as error:
-            cause = _platform_cause(error)
+            if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+                _cancel(call)
+            cause = _platform_cause(error) if caller_errors else None
             if cause is not None:
                 raise cause from None
-            raise NoMemberError(f"the preprocessor could not build features: {describe_failure(error)}") from None
+            raise NoMemberError(f"{failure}: {describe_failure(error)}") from None
 
     async def run_many(self, jobs: list[ForecastJob]) -> list[EnsembleForecast | PlatformError]:
         """One call per deployment for each model version in the batch, instead of one per item."""
@@ -109,24 +130,41 @@ class ServeEngine:
 
     async def _run_group(self, version: str, jobs: list[ForecastJob], indices: list[int],
                          out: list[EnsembleForecast | PlatformError | None]) -> None:
+        """Members needed by any city of the batch run once over all its items; the held-back
+        ones run only if some item is left with no member."""
+        scale = max(1.0, len(jobs) / 16)  # a batch is many requests' work
+        needed_per_city = [await self._members_needed(version, city) for city in {j.city for j in jobs}]
+        needed = None if any(n is None for n in needed_per_city) else frozenset().union(*needed_per_city)
+        first, held_back = split_needed(self._members, needed)
         specs = [(j.city, j.start.isoformat(), j.horizon, j.weather, None if j.as_of is None else j.as_of.isoformat())
                  for j in jobs]
         packets_response = self._pre.features_many.remote(version, specs)
-        calls = {name: handle.predict_many.remote(packets_response) for name, handle in self._members.items()}
+        calls = {name: self._members[name].predict_many.remote(packets_response) for name in first}
         try:
-            packets = await packets_response
+            packets = await asyncio.wait_for(_resolve(packets_response), self._stage_timeout * scale)
         except Exception as error:
+            for call in calls.values():
+                _cancel(call)
             for i in indices:
                 out[i] = NoMemberError(f"the preprocessor could not build features: {describe_failure(error)}")
             return
-        answers = await _answers(calls, self._timeout * max(1.0, len(jobs) / 16))  # a batch is many requests' work
+        answers = await _answers(calls, self._timeout * scale)
+
+        def item_outcomes(k: int, answered: dict[str, Any], skipped: list[str]) -> MemberOutcomes:
+            return MemberOutcomes.collect(
+                {name: a if isinstance(a, BaseException) else a[k] for name, a in answered.items()}, skipped=skipped)
+
+        valid = [k for k, packet in enumerate(packets) if not isinstance(packet, ItemError)]
+        if held_back and any(item_outcomes(k, answers, held_back).needs_fallback for k in valid):
+            answers = {**answers, **await _answers(
+                {name: self._members[name].predict_many.remote(packets) for name in held_back}, self._timeout * scale)}
+            held_back = []
         per_item: list[tuple[int, MemberOutcomes]] = []
         for k, (job, packet) in enumerate(zip(jobs, packets)):
             if isinstance(packet, ItemError):
                 out[indices[k]] = NotFoundError(packet.message) if packet.not_found else PlatformError(packet.message)
                 continue
-            outcomes = MemberOutcomes.collect(
-                {name: answer if isinstance(answer, BaseException) else answer[k] for name, answer in answers.items()})
+            outcomes = item_outcomes(k, answers, held_back)
             try:
                 outcomes.require_any(job.city)
             except NoMemberError as error:
@@ -136,8 +174,9 @@ class ServeEngine:
         if not per_item:
             return
         try:
-            combined = await self._combined(self._ensemble.combine_many.remote(
-                version, [(jobs[k].city, outcomes.predictions, packets[k].features.lead_steps) for k, outcomes in per_item]))
+            combined = await self._stage(self._ensemble.combine_many.remote(
+                version, [(jobs[k].city, outcomes.predictions, packets[k].features.lead_steps) for k, outcomes in per_item]),
+                "the ensemble could not combine the members' forecasts")
         except NoMemberError as error:
             for k, _ in per_item:
                 out[indices[k]] = error
