@@ -1,5 +1,6 @@
 """One ASGI middleware for what every request needs: the body-size limit (413, declared or chunked), request
-metrics, and one access-log line (method, path, status, time, caller id, client address; never a secret).
+metrics, a ``Server-Timing`` header (serving/timing.py), and one access-log line (method, path, status,
+time, caller id, client address; never a secret).
 
 Pure ASGI rather than ``BaseHTTPMiddleware``: it adds microseconds, not a task per request.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving import timing
 from serving.metrics import ServiceMetrics
 
 access_log = logging.getLogger("efp.access")
@@ -56,10 +58,12 @@ class ServiceMiddleware:
         began = time.perf_counter()
         state: dict[str, Any] = {"status": 500, "started": False}
         scope.setdefault("state", {})
+        timings = timing.begin()
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"], state["started"] = message["status"], True
+                message = {**message, "headers": [*message.get("headers", []), (b"server-timing", timings.header())]}
             await send(message)
 
         try:

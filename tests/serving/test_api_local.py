@@ -45,6 +45,21 @@ def test_forecast_defaults_to_next_local_day_and_refuses_a_lead_beyond_the_model
     assert problem["loc"] == ["body", "start"] and tomorrow.isoformat() in problem["msg"] and "at most 48 h" in problem["msg"]
 
 
+def test_every_answer_says_where_its_time_went(client: TestClient, forecaster) -> None:
+    """A ``Server-Timing`` header per response: the cache lookup of a forecast, then the
+    ingress's whole time (``app``), which covers its stages."""
+    from serving.timing import parse
+
+    request = {"city": "DEL", "start": "2024-04-11T00:00:00", "as_of": "2024-04-10T10:00:00"}
+    client.post("/v1/forecast", json=request, headers=forecaster)  # computed, then cached
+    hit = client.post("/v1/forecast", json=request, headers=forecaster)
+    assert hit.status_code == 200 and hit.json()["cached"] is True
+    spans = parse(hit.headers["server-timing"])
+    assert set(spans) == {"cache", "app"} and 0 < spans["cache"] <= spans["app"]
+    probe = parse(client.get("/healthz").headers["server-timing"])
+    assert set(probe) == {"app"} and probe["app"] > 0
+
+
 def test_forecast_reports_issue_time_data_until_and_lead(client: TestClient, forecaster, world: World) -> None:
     """Issued at 10:00 the day before (lead 14 h): only load before the issue time is used."""
     request = {"city": "DEL", "start": "2024-04-10T00:00:00", "as_of": "2024-04-09T10:00:00"}
