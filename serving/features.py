@@ -74,6 +74,10 @@ class FeatureBuilder:
 
         self._open_store()
 
+    def preload_history(self, cities: list[str]) -> None:
+        """Read these cities' history into memory now (replica start) rather than on a request."""
+        self._open_store().preload(cities)
+
     @staticmethod
     def _key(version: str, city: str, start: pd.Timestamp, horizon: int, weather: list[dict[str, Any]] | None,
              as_of: pd.Timestamp | None) -> tuple:

@@ -11,7 +11,7 @@ import pandas as pd
 from ray import serve
 
 from data.errors import NotFoundError, PlatformError
-from serving.deployments.replica import MODELS_PER_REPLICA, VersionedModels, replica_settings
+from serving.deployments.replica import MODELS_PER_REPLICA, VersionedModels, logger, replica_settings
 from serving.features import FeatureBuilder, FeaturePacket, ItemError
 from training.api import ModelBundle
 
@@ -23,7 +23,12 @@ class Preprocessor:
         self._models = VersionedModels(self._settings)
         self._features = FeatureBuilder(self._settings, feature_cache_size, history_cache_s)
         await asyncio.to_thread(self._features.prepare)
-        await self._models.preload(self.bundle)
+        bundles = await self._models.preload(self.bundle)
+        cities = sorted({city for bundle in bundles for city in bundle.cities})
+        try:  # the production cities' history in memory before traffic: no request waits on the store
+            await asyncio.to_thread(self._features.preload_history, cities)
+        except Exception as error:  # the store is down: histories load on first use
+            logger.warning("could not preload history: %s", error)
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def bundle(self, version: str) -> ModelBundle:

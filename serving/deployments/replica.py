@@ -36,12 +36,14 @@ class VersionedModels:
     def load(self, version: str) -> ModelBundle:
         return load_bundle(self._directory.fetch(version))
 
-    async def preload(self, loader: Callable[[str], Awaitable[ModelBundle]]) -> None:
+    async def preload(self, loader: Callable[[str], Awaitable[ModelBundle]]) -> list[ModelBundle]:
         """Load today's production versions before the replica takes traffic, so the first
         requests do not pay for model loading (and are not cut off by the member timeout)."""
+        loaded: list[ModelBundle] = []
         try:
             versions = await asyncio.to_thread(self._directory.production_versions)
             for version in sorted(versions)[-MODELS_PER_REPLICA:]:
-                await loader(version)
+                loaded.append(await loader(version))
         except Exception as error:  # no registry yet: versions load on first use
             logger.warning("could not preload production models: %s", error)
+        return loaded

@@ -158,3 +158,85 @@ def test_in_memory_history_slices_like_the_store(tiny_trained) -> None:
         pd.testing.assert_series_equal(pd.to_datetime(got["ts"], utc=True), pd.to_datetime(expected["ts"], utc=True))
     assert len(cached.read_load("DEL", None, start)) == len(store.read_load("DEL", None, start))
     assert cached.resolution_minutes("DEL") == store.resolution_minutes("DEL") == 15
+
+
+class _CountingStore:
+    """The real store, counting reads; ``fail`` makes later reads raise (the store went down)."""
+
+    def __init__(self, store) -> None:
+        self.store, self.reads, self.fail = store, 0, False
+
+    def read_load(self, city, *args, **kwargs):
+        self.reads += 1
+        if self.fail:
+            raise ConnectionError("store down")
+        return self.store.read_load(city, *args, **kwargs)
+
+    def read_weather(self, city, *args, **kwargs):
+        return self.store.read_weather(city, *args, **kwargs)
+
+
+def _wait_for_refreshes() -> None:
+    import threading
+
+    for thread in [t for t in threading.enumerate() if t.name.startswith("history-refresh-")]:
+        thread.join(timeout=30)
+
+
+def test_preloaded_history_answers_without_a_store_read(tiny_trained) -> None:
+    from data.stores import open_store
+    from serving.history import InMemoryHistory
+
+    store = _CountingStore(open_store(tiny_trained.settings))
+    cached = InMemoryHistory(store, ttl_s=600)
+    cached.preload(["DEL"])
+    assert store.reads == 1
+    for _ in range(3):
+        assert len(cached.read_load("DEL")) > 0
+    assert store.reads == 1, "requests after the preload read memory only"
+
+
+def test_stale_history_is_served_while_one_background_read_refreshes_it(tiny_trained) -> None:
+    from data.stores import open_store
+    from serving.history import InMemoryHistory
+
+    store = _CountingStore(open_store(tiny_trained.settings))
+    cached = InMemoryHistory(store, ttl_s=0)  # every entry is stale at once
+    rows = len(cached.read_load("DEL"))
+    assert store.reads == 1
+    store.fail = True  # the refresh fails: the copy in memory keeps answering
+    assert len(cached.read_load("DEL")) == rows
+    _wait_for_refreshes()
+    assert store.reads == 2, "a stale entry started exactly one background refresh"
+    assert len(cached.read_load("DEL")) == rows
+    _wait_for_refreshes()
+    store.fail = False
+    cached.read_load("DEL")
+    _wait_for_refreshes()
+    assert store.reads == 4, "each later stale read tries again; none waited on the store"
+
+
+def test_a_feature_set_survives_the_hop_between_deployments(tiny_trained) -> None:
+    """Feature sets pickle their times as int64 (serving hops): every field comes back equal."""
+    import pickle
+
+    import numpy as np
+    import pandas as pd
+
+    from training.bundle import load_bundle
+    from training.inputs import build_forecast_input
+
+    bundle = load_bundle(tiny_trained.bundle_dir)
+    start = tiny_trained.data_end.tz_convert("Asia/Kolkata").normalize().tz_convert("UTC")
+    as_of = start - pd.Timedelta(hours=14)
+    features = bundle.preprocessor.features(
+        build_forecast_input(tiny_trained.settings, "DEL", start, 96, bundle_or_preprocessor=bundle, as_of=as_of))
+    again = pickle.loads(pickle.dumps(features))
+    assert again.timestamps.equals(features.timestamps) and str(again.timestamps.tz) == "UTC"
+    assert again.timestamps.dtype == features.timestamps.dtype
+    assert (again.start, again.as_of, again.data_until) == (features.start, features.as_of, features.data_until)
+    assert again.as_of is not None and again.lead_steps == features.lead_steps > 0
+    for name in features.samples.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(again.samples, name), getattr(features.samples, name))
+    member = next(iter(bundle.members.values()))
+    assert member.predict([again])[0].tolist() == member.predict([features])[0].tolist()
