@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 import pandas as pd
 
 from data.catalogue import Catalogue, City
@@ -24,13 +25,21 @@ from serving.engines import ForecastEngine, ForecastJob
 from serving.metrics import ServiceMetrics
 from serving.model_directory import ModelDirectory
 from serving.recorder import ForecastRecorder
+from serving.timing import span
 from serving.schemas import QUANTILE_FIELDS, ALLOWED_QUANTILES, FieldError, ForecastRequest, horizon_steps
 from training.forecast import EnsembleForecast
 from training.registry import ModelVersion
 
 log = logging.getLogger("efp.serving")
 #: How the stored body says it was computed fresh; a hit flips it (the only top-level "cached" key).
-CACHED_FALSE, CACHED_TRUE = b'"cached": false', b'"cached": true'
+CACHED_FALSE, CACHED_TRUE = b'"cached":false', b'"cached":true'
+
+
+def _as_hit(raw: bytes) -> bytes:
+    """A stored body as a cache hit (bodies cached before orjson have a space after the colon)."""
+    if CACHED_FALSE in raw:
+        return raw.replace(CACHED_FALSE, CACHED_TRUE, 1)
+    return raw.replace(b'"cached": false', b'"cached": true', 1)
 
 
 def default_start(city: City, now: datetime | None = None) -> pd.Timestamp:
@@ -106,15 +115,22 @@ class ForecastService:
         """The response body as JSON bytes: a cache hit is returned as stored, never re-parsed."""
         planned = await self._plan(request)
         if use_cache:
-            hit = await self.cache.get_raw(planned.key)
+            with span("cache"):
+                hit = await self.cache.get_raw(planned.key)
             if hit is not None:
-                return hit.replace(CACHED_FALSE, CACHED_TRUE, 1)
+                return _as_hit(hit)
         return await self._finish(planned, await self.engine.run(planned.job), use_cache)
 
     async def forecast_many(self, requests: list[ForecastRequest], *, use_cache: bool = True) -> list[dict[str, Any] | PlatformError]:
+        """Many forecasts as dicts (or the item's error)."""
+        return [o if isinstance(o, PlatformError) else json.loads(o)
+                for o in await self.forecast_many_json(requests, use_cache=use_cache)]
+
+    async def forecast_many_json(self, requests: list[ForecastRequest], *, use_cache: bool = True) -> list[bytes | PlatformError]:
         """Many forecasts: each item validated and cache-checked alone, the misses computed in one
-        batched pass through the engine (one call per deployment, not one per item)."""
-        results: list[dict[str, Any] | PlatformError | None] = [None] * len(requests)
+        batched pass through the engine (one call per deployment, not one per item); each
+        answer as its JSON bytes, so the route embeds them without parsing them again."""
+        results: list[bytes | PlatformError | None] = [None] * len(requests)
         pending: list[tuple[int, _Planned]] = []
         for index, request in enumerate(requests):
             try:
@@ -124,14 +140,14 @@ class ForecastService:
                 continue
             hit = await self.cache.get_raw(planned.key) if use_cache else None
             if hit is not None:
-                results[index] = json.loads(hit.replace(CACHED_FALSE, CACHED_TRUE, 1))
+                results[index] = _as_hit(hit)
             else:
                 pending.append((index, planned))
         if pending:
             computed = await self.engine.run_many([planned.job for _, planned in pending])
             for (index, planned), outcome in zip(pending, computed):
                 results[index] = outcome if isinstance(outcome, PlatformError) else \
-                    json.loads(await self._finish(planned, outcome, use_cache))
+                    await self._finish(planned, outcome, use_cache)
         return [r for r in results if r is not None]
 
     async def _plan(self, request: ForecastRequest) -> "_Planned":
@@ -151,13 +167,13 @@ class ForecastService:
         return _Planned(city, version, quantiles, key, job)
 
     async def _finish(self, planned: "_Planned", result: EnsembleForecast, use_cache: bool) -> bytes:
-        raw = json.dumps(self._response(planned.city, planned.version, result, planned.quantiles)).encode()
+        raw = orjson.dumps(self._response(planned.city, planned.version, result, planned.quantiles))
         if self.recorder is not None:
             self.recorder.record(planned.city, result)
         if result.degraded:
             self.metrics.degraded.inc()
             for member in result.members:
-                if not member.used:
+                if not member.used and not member.skipped:
                     self.metrics.member_failures.labels(member.name, "timeout" if member.reason == "timed out" else "error").inc()
         elif use_cache:
             await self.cache.set_raw(planned.key, raw)  # a degraded answer is never cached

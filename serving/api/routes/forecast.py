@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse, Response
+import orjson
+from fastapi.responses import Response
 
 from data.errors import PlatformError
 from serving.api.deps import Forecaster, State
@@ -31,12 +32,12 @@ async def forecast(body: ForecastRequest, who: Forecaster, state: State,
 async def forecast_batch(body: BatchRequest, who: Forecaster, state: State,
                          cache_control: Annotated[str | None, Header()] = None) -> Any:
     """Many forecasts at once; each item reports its own status, so one bad city fails only itself."""
-    outcomes = await state.service.forecast_many(body.requests, use_cache=_use_cache(cache_control))
+    outcomes = await state.service.forecast_many_json(body.requests, use_cache=_use_cache(cache_control))
     results = []
     for index, (item, outcome) in enumerate(zip(body.requests, outcomes)):
         if isinstance(outcome, PlatformError):
             status, detail = error_status(outcome)
             results.append({"index": index, "city": item.city, "status": status, "forecast": None, "error": str(detail)})
-        else:
-            results.append({"index": index, "city": item.city, "status": 200, "forecast": outcome, "error": None})
-    return JSONResponse({"results": results})
+        else:  # each forecast's bytes embedded as they are: serialised once
+            results.append({"index": index, "city": item.city, "status": 200, "forecast": orjson.Fragment(outcome), "error": None})
+    return Response(orjson.dumps({"results": results}), media_type="application/json")
