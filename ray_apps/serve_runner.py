@@ -19,7 +19,8 @@ import httpx
 from data.settings import PlatformSettings
 from ray_apps.runtime import init_ray
 from serving.auth import AUTH_DISABLED_WARNING
-from serving.config import DEFAULT_DEPLOYMENTS_FILE, ServeArgs
+from serving.config import DEFAULT_DEPLOYMENTS_FILE, ServeArgs, load_deployments_config
+from serving.fast_paths import apply as apply_fast_paths
 
 Say = Callable[[str], None]
 
@@ -58,14 +59,17 @@ def run_service(settings: PlatformSettings, *, port: int | None = None, say: Say
 
     started_ray = False
     previous: dict[int, object] = {}
+    fast_paths = load_deployments_config(deployments_file).fast_paths
     try:
+        apply_fast_paths(fast_paths)  # before Ray starts: its Serve processes read them at import
         started_ray = init_ray(settings, log_to_driver=False)  # replicas log to files, not to this console
         # After ray.init, which installs its own SIGTERM handler: ours must win so we shut down cleanly.
         previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         port = port or settings.serve.port
         url = f"http://{settings.serve.host}:{port}"
-        serve.start(http_options={"host": settings.serve.host, "port": port})
-        say(f"starting the forecast service (Ray Serve app '{APP_NAME}') ...")
+        serve.start(http_options={"host": settings.serve.host, "port": port,
+                                  "request_timeout_s": settings.serve.request_timeout_s})
+        say(f"starting the forecast service (Ray Serve app '{APP_NAME}'; {fast_paths.describe()}) ...")
         if not settings.auth_enabled:
             say(f"WARNING: {AUTH_DISABLED_WARNING}")
         args = ServeArgs(deployments_file=deployments_file, settings=settings.transport())

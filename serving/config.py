@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from data.config_files import ConfigFileError, config_path, load_yaml_model
+from serving.fast_paths import FastPaths
 from training.members.registry import member_specs
 
 #: A name in the configs folder; an absolute path names any file.
@@ -95,6 +96,7 @@ class DeploymentsConfig(_Strict):
     reload_poll_s: float = Field(0.5, gt=0, description="Registry production-token poll period.")
     feature_cache_size: int = Field(512, ge=0, description="Feature sets kept per Preprocessor replica.")
     history_cache_s: float = Field(300.0, ge=0, description="How long a Preprocessor keeps a city's history in memory.")
+    fast_paths: FastPaths = Field(default_factory=FastPaths, description="Ray Serve's process-wide fast paths.")
     deployments: dict[str, DeploymentSpec]
 
     @model_validator(mode="after")

@@ -43,9 +43,14 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
-    """One local Ray for the whole session (2 CPUs, no dashboard)."""
+    """One local Ray for the whole session (2 CPUs, no dashboard), with the configured Serve
+    fast paths, so the functional suite runs what production runs."""
     import ray
 
+    from serving.config import load_deployments_config
+    from serving.fast_paths import apply
+
+    apply(load_deployments_config().fast_paths)
     ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     yield
     try:

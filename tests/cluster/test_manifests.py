@@ -196,6 +196,20 @@ def test_rayservice_serves_the_built_serve_config() -> None:
     )
 
 
+def test_rayservice_runs_the_configured_serve_fast_paths() -> None:
+    """Serve reads its fast-path switches from each process's environment: every RayService
+    container must carry what configs/serve/deployments.yaml chose, or the cluster runs a
+    Serve nobody benchmarked."""
+    from serving.config import load_deployments_config
+
+    fast_paths = load_deployments_config().fast_paths
+    assert fast_paths.haproxy != "auto", "fast_paths.haproxy 'auto' cannot be decided for a cluster image: on or off"
+    wanted = fast_paths.environment()
+    for group, container in ray_containers(_manifest("RayService")):
+        env = {item["name"]: item.get("value") for item in container.get("env", []) if item["name"] in wanted}
+        assert env == wanted, f"RayService {group} container: Serve fast paths {env}, configs/serve/deployments.yaml says {wanted}"
+
+
 def _quantity_cpus(value: str | int | float) -> float:
     text = str(value)
     return float(text[:-1]) / 1000 if text.endswith("m") else float(text)
