@@ -1,9 +1,16 @@
-"""Load benchmark of the forecast service (issue 4): latency and throughput of a cache hit,
-an uncached full-ensemble forecast through Serve, and the same ensemble in-process (the
-floor), at concurrency 1, 8 and 32, plus the batch endpoint with 100 forecasts.
+"""Load benchmark of the forecast service (issue 10): each Serve path against its floor,
+measured in the same run, with Serve's fast paths as configs/serve/deployments.yaml sets them.
 
-Load comes from a second process on loopback; every scenario is bounded in request count
-and time. Writes its section of docs/benchmarks.md. ``python -m benchmarks.serve``.
+Floors: the no-op route (``GET /healthz``: proxy and ingress, no work) for a cache hit; the
+same ensemble called in-process (no HTTP, no Serve) for an uncached forecast, at concurrency
+1 and 32. Every response carries a ``Server-Timing`` header (serving/timing.py), so the
+per-hop breakdown (proxy, ingress, cache, Preprocessor, members, Ensemble) comes from the
+requests measured, not from a separate trace. Load comes from a second process on loopback;
+every scenario is bounded in request count and time.
+
+``python -m benchmarks.serve [--json] [--no-report]``; ``--variant`` overrides the fast
+paths for one run and ``--compare`` runs every variant in its own process (Serve reads its
+switches at import) and tabulates what each bought.
 """
 
 from __future__ import annotations
@@ -11,8 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
+import logging
 import multiprocessing as mp
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,11 +34,22 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from benchmarks.report import markdown_table, write_section
+from benchmarks.report import machine_description, markdown_table, write_section
 
 CITIES = ["DEL", "MUM", "BLR", "CHE", "KOL", "HYD", "AMD", "PUN", "JAI", "LKO"]
 CONCURRENCY = (1, 8, 32)
-TARGETS = {"hit_p50_ms": 5.0, "uncached_p50_ms": 30.0, "uncached_c32_rps": 50.0, "batch100_s": 1.0}
+#: Ratio targets of the issue, each against its floor measured in the same run.
+RATIO_TARGETS = {"hit_vs_noop": 1.3, "uncached_vs_floor": 2.0, "c32_vs_floor": 0.4}
+ABSOLUTE_TARGETS = {"hit_p50_ms": 5.0, "uncached_p50_ms": 20.0, "uncached_c32_rps": 100.0, "batch100_warm_s": 1.0,
+                    "batch100_cold_s": 1.5}
+#: Fast-path variants for --variant/--compare: the environment each sets (explicit values win over the config).
+VARIANTS: dict[str, dict[str, str]] = {
+    "config": {},
+    "serve-defaults": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
+    "throughput-optimized": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "0"},
+    "throughput-optimized+haproxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"},
+}
+SPANS = ("cache", "preprocessor", "members", "ensemble")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -36,7 +58,10 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _load(url: str, bodies: list[dict], headers: dict[str, str], concurrency: int, count: int, max_s: float) -> dict:
+    from serving.timing import parse
+
     latencies: list[float] = []
+    timings: list[dict[str, float]] = []
     errors = 0
     next_index = 0
     began = time.perf_counter()
@@ -49,11 +74,12 @@ async def _load(url: str, bodies: list[dict], headers: dict[str, str], concurren
                 t0 = time.perf_counter()
                 response = await (client.post(url, json=body, headers=headers) if body else client.get(url, headers=headers))
                 latencies.append(time.perf_counter() - t0)
+                timings.append(parse(response.headers.get("server-timing", "")))
                 errors += response.status_code != 200
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
-    return {"latencies": latencies, "errors": errors, "elapsed": elapsed}
+    return {"latencies": latencies, "timings": timings, "errors": errors, "elapsed": elapsed}
 
 
 def _load_process(url: str, bodies: list[dict], headers: dict[str, str], concurrency: int, count: int, max_s: float, out: Any) -> None:
@@ -79,6 +105,22 @@ def summarise(name: str, concurrency: int, result: dict) -> dict[str, Any]:
     }
 
 
+def breakdown(path: str, result: dict) -> dict[str, Any]:
+    """Median milliseconds per hop of one scenario: the client's total, the proxy (total minus the
+    ingress's ``app`` span), the ingress's own work, and each stage it waited on."""
+    total = statistics.median(x * 1000 for x in result["latencies"])
+    spans = [t for t in result["timings"] if "app" in t]
+    app = statistics.median(t["app"] for t in spans) if spans else float("nan")
+    row: dict[str, Any] = {"path": path, "client_total_ms": total, "proxy_ms": total - app, "ingress_app_ms": app}
+    stages = 0.0
+    for name in SPANS:
+        values = [t.get(name, 0.0) for t in spans]
+        row[f"{name}_ms"] = statistics.median(values) if values else 0.0
+        stages += row[f"{name}_ms"]
+    row["ingress_own_ms"] = app - stages
+    return row
+
+
 def in_process(engine: Any, jobs: list[Any], concurrency: int, count: int, max_s: float = 20) -> dict:
     latencies: list[float] = []
     began = time.perf_counter()
@@ -92,11 +134,11 @@ def in_process(engine: Any, jobs: list[Any], concurrency: int, count: int, max_s
 
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(one, range(count)))
-    return {"latencies": latencies, "errors": 0, "elapsed": time.perf_counter() - began}
+    return {"latencies": latencies, "timings": [], "errors": 0, "elapsed": time.perf_counter() - began}
 
 
 async def _asgi_hits(settings: Any, body: dict, count: int) -> dict:
-    """The same cache hit answered by the app itself through ASGI: what the ingress spends, without Serve's proxy."""
+    """The same cache hit answered by the app itself through ASGI: what the ingress spends, without Serve."""
     from serving.api import create_api
     from serving.wiring import local_state
 
@@ -109,7 +151,7 @@ async def _asgi_hits(settings: Any, body: dict, count: int) -> dict:
             t0 = time.perf_counter()
             await client.post("/v1/forecast", json=body)
             latencies.append(time.perf_counter() - t0)
-    return {"latencies": latencies, "errors": 0, "elapsed": time.perf_counter() - began}
+    return {"latencies": latencies, "timings": [], "errors": 0, "elapsed": time.perf_counter() - began}
 
 
 def prepare_world(root: Path, days: int) -> tuple[Any, list[str]]:
@@ -141,25 +183,26 @@ def prepare_world(root: Path, days: int) -> tuple[Any, list[str]]:
     return settings, days_back
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve", description=__doc__)
-    parser.add_argument("--requests", type=int, default=300, help="requests per scenario and concurrency (bounded)")
-    parser.add_argument("--days", type=int, default=40, help="days of synthetic history to train on")
-    parser.add_argument("--no-report", action="store_true", help="print only; do not write docs/benchmarks.md")
-    args = parser.parse_args(argv)
-
+def measure(requests: int, days: int) -> dict[str, Any]:
+    """One run: Serve started with this process's fast paths, every scenario, the floors."""
     import ray
     from ray import serve
 
+    from ray_apps.serve_runner import wait_ready
     from serving.app import APP_NAME, build_app
     from serving.config import ServeArgs, load_deployments_config
     from serving.engines import ForecastJob
     from serving.engines.local import LocalEngine
+    from serving.fast_paths import apply
     from serving.model_directory import BundleCache, ModelDirectory
-    from ray_apps.serve_runner import wait_ready
 
+    deployments = load_deployments_config()
+    environment = apply(deployments.fast_paths)  # before Ray starts its workers
+    logging.getLogger("efp.access").disabled = True  # the in-process floor's access lines
+    rows: list[dict[str, Any]] = []
+    hops: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="efp-bench-serve-") as tmp:
-        settings, starts = prepare_world(Path(tmp), args.days)
+        settings, starts = prepare_world(Path(tmp), days)
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
             port = 8799
@@ -168,87 +211,174 @@ def main(argv: list[str] | None = None) -> int:
             base = f"http://127.0.0.1:{port}"
             wait_ready(base)
             url = f"{base}/v1/forecast"
-            rows: list[dict[str, Any]] = []
             hit_body = [{"city": "DEL", "start": starts[0]}]
             uncached_bodies = [{"city": c, "start": s} for c in CITIES[:4] for s in starts[:5]]
+            batch = {"requests": [{"city": c, "start": s} for c in CITIES for s in starts]}
+            print("cold batch of 100 ...", flush=True)
+            t0 = time.perf_counter()  # first sight of these 100 (city, day) pairs: features built, members run
+            response = httpx.post(f"{base}/v1/forecast/batch", json=batch, headers={"Cache-Control": "no-cache"}, timeout=120)
+            batch_cold = time.perf_counter() - t0
+            cold_ok = sum(r["status"] == 200 for r in response.json()["results"]) if response.status_code == 200 else 0
             # warm: replicas' models, feature caches, the cached answer
             drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, 4, len(uncached_bodies) * 2)
             drive(url, hit_body, {}, 1, 5)
-            health = drive(f"{base}/healthz", [{}], {}, 1, args.requests)  # GET-like calibration: proxy + ingress, no work
-            rows.append(summarise("no-op route (Serve HTTP floor)", 1, health))
+            drive(f"{base}/healthz", [{}], {}, 1, 20)
+            noop = drive(f"{base}/healthz", [{}], {}, 1, requests)  # proxy + ingress, no work
+            rows.append(summarise("no-op route (GET /healthz)", 1, noop))
             for concurrency in CONCURRENCY:
                 print(f"concurrency {concurrency} ...", flush=True)
-                rows.append(summarise("cache hit", concurrency, drive(url, hit_body, {}, concurrency, args.requests)))
-                rows.append(summarise("uncached ensemble (Serve)", concurrency,
-                                      drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, concurrency, args.requests)))
+                hit = drive(url, hit_body, {}, concurrency, requests)
+                uncached = drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, concurrency, requests)
+                rows.append(summarise("cache hit", concurrency, hit))
+                rows.append(summarise("uncached ensemble (Serve)", concurrency, uncached))
+                if concurrency == 1:
+                    hops += [breakdown("no-op route", noop), breakdown("cache hit", hit), breakdown("uncached", uncached)]
+            batch_warm = []
+            for _ in range(3):  # features cached now; every member and the ensemble still run
+                t0 = time.perf_counter()
+                httpx.post(f"{base}/v1/forecast/batch", json=batch, headers={"Cache-Control": "no-cache"}, timeout=120)
+                batch_warm.append(time.perf_counter() - t0)
             directory = ModelDirectory(settings)
-            engine = LocalEngine(settings, BundleCache(settings, directory), load_deployments_config())
+            engine = LocalEngine(settings, BundleCache(settings, directory), deployments)
             version = directory.resolve("DEL", None)
             jobs = [ForecastJob(version.version, b["city"], pd.Timestamp(b["start"]).tz_localize("Asia/Kolkata").tz_convert("UTC"), 96, 15)
                     for b in uncached_bodies]
             in_process(engine, jobs, 1, len(jobs))  # warm
             for concurrency in CONCURRENCY:
-                rows.append(summarise("ensemble in-process (floor)", concurrency, in_process(engine, jobs, concurrency, args.requests)))
-            rows.append(summarise("cache hit in-process (FastAPI app, no Serve)", 1, asyncio.run(_asgi_hits(settings, hit_body[0], args.requests))))
-            batch = {"requests": [{"city": c, "start": s} for c in CITIES for s in starts]}
-            batch_times, batch_statuses = [], []
-            for attempt in range(3):  # first: features built (store read) for 100 new pairs; then features cached
-                t0 = time.perf_counter()
-                response = httpx.post(f"{base}/v1/forecast/batch", json=batch, headers={"Cache-Control": "no-cache"}, timeout=120)
-                batch_times.append(time.perf_counter() - t0)
-                items = response.json()["results"] if response.status_code == 200 else []
-                batch_statuses.append(f"{sum(r['status'] == 200 for r in items)}/{len(batch['requests'])} ok"
-                                      + (f", {sum(bool(r['forecast'] and r['forecast']['degraded']) for r in items)} degraded" if items else ""))
+                rows.append(summarise("ensemble in-process (floor)", concurrency, in_process(engine, jobs, concurrency, requests)))
+            rows.append(summarise("cache hit in-process (FastAPI app, no Serve)", 1,
+                                  asyncio.run(_asgi_hits(settings, hit_body[0], requests))))
+            cache = "Redis" if settings.redis_url else "in-process"
         finally:
             serve.shutdown()
             ray.shutdown()
 
+    def pick(scenario: str, concurrency: int) -> dict[str, Any]:
+        return next(r for r in rows if r["scenario"] == scenario and r["concurrency"] == concurrency)
+
     for row in rows:
-        floor = next(r for r in rows if r["scenario"].startswith("ensemble in-process") and r["concurrency"] == row["concurrency"])
-        row["p50_vs_floor"] = row["p50_ms"] / floor["p50_ms"]
-    def pick(s: str, c: int) -> dict:
-        return next(r for r in rows if r["scenario"] == s and r["concurrency"] == c)
-    results = {
+        floor = pick("ensemble in-process (floor)", row["concurrency"]) if row["concurrency"] in CONCURRENCY else None
+        row["p50_vs_floor"] = row["p50_ms"] / floor["p50_ms"] if floor else None
+    result: dict[str, Any] = {
+        "noop_p50_ms": pick("no-op route (GET /healthz)", 1)["p50_ms"],
         "hit_p50_ms": pick("cache hit", 1)["p50_ms"],
         "uncached_p50_ms": pick("uncached ensemble (Serve)", 1)["p50_ms"],
+        "floor_p50_ms": pick("ensemble in-process (floor)", 1)["p50_ms"],
         "uncached_c32_rps": pick("uncached ensemble (Serve)", 32)["throughput_rps"],
-        "batch100_s": min(batch_times[1:]),
+        "floor_c32_rps": pick("ensemble in-process (floor)", 32)["throughput_rps"],
+        "batch100_warm_s": min(batch_warm),
+        "batch100_cold_s": batch_cold,
+        "batch100_cold_ok": cold_ok,
+        "app_hit_p50_ms": pick("cache hit in-process (FastAPI app, no Serve)", 1)["p50_ms"],
     }
-    verdict = [
-        f"- cache hit p50 at concurrency 1: {results['hit_p50_ms']:.1f} ms (target <= {TARGETS['hit_p50_ms']:.0f} ms)",
-        f"- uncached ensemble p50 at concurrency 1: {results['uncached_p50_ms']:.1f} ms (target <= {TARGETS['uncached_p50_ms']:.0f} ms)",
-        f"- uncached ensemble throughput at concurrency 32: {results['uncached_c32_rps']:.0f} forecasts/s (target >= {TARGETS['uncached_c32_rps']:.0f})",
-        f"- batch of 100 forecasts (10 cities x 10 days): {batch_times[0]:.2f} s cold (each city's history loaded into the Preprocessor's memory, 100 feature sets built), "
-        f"{min(batch_times[1:]):.2f} s with features cached (target <= {TARGETS['batch100_s']:.0f} s); items: {'; '.join(batch_statuses)}",
+    result["hit_vs_noop"] = result["hit_p50_ms"] / result["noop_p50_ms"]
+    result["uncached_vs_floor"] = result["uncached_p50_ms"] / result["floor_p50_ms"]
+    result["c32_vs_floor"] = result["uncached_c32_rps"] / result["floor_c32_rps"]
+    result["targets_met"] = ratio_verdict(result)
+    result["fast_paths"] = environment
+    result["cache"] = cache
+    result["machine"] = machine_description()
+    result["rows"] = rows
+    result["breakdown"] = hops
+    return result
+
+
+def ratio_verdict(result: dict[str, Any]) -> dict[str, bool]:
+    return {
+        "hit_vs_noop": result["hit_vs_noop"] <= RATIO_TARGETS["hit_vs_noop"],
+        "uncached_vs_floor": result["uncached_vs_floor"] <= RATIO_TARGETS["uncached_vs_floor"],
+        "c32_vs_floor": result["c32_vs_floor"] >= RATIO_TARGETS["c32_vs_floor"],
+    }
+
+
+def report_body(result: dict[str, Any]) -> str:
+    met = result["targets_met"]
+    absolute = [
+        f"- cache hit p50 {result['hit_p50_ms']:.1f} ms (absolute target <= {ABSOLUTE_TARGETS['hit_p50_ms']:.0f} ms)",
+        f"- uncached p50 {result['uncached_p50_ms']:.1f} ms (<= {ABSOLUTE_TARGETS['uncached_p50_ms']:.0f} ms)",
+        f"- uncached throughput at concurrency 32: {result['uncached_c32_rps']:.0f}/s (>= {ABSOLUTE_TARGETS['uncached_c32_rps']:.0f}/s)",
+        f"- batch of 100 forecasts (10 cities x 10 days, no-cache): {result['batch100_cold_s']:.2f} s cold "
+        f"({result['batch100_cold_ok']}/100 ok; target <= {ABSOLUTE_TARGETS['batch100_cold_s']} s), "
+        f"{result['batch100_warm_s']:.2f} s warm (<= {ABSOLUTE_TARGETS['batch100_warm_s']:.0f} s)",
     ]
-    noop = pick("no-op route (Serve HTTP floor)", 1)["p50_ms"]
-    floor1 = pick("ensemble in-process (floor)", 1)["p50_ms"]
-    verdict += [
-        "",
-        f"Where the time goes at concurrency 1: the no-op route (proxy -> ingress, no work) costs {noop:.1f} ms; a cache hit "
-        f"costs {results['hit_p50_ms']:.1f} ms through Serve but {pick('cache hit in-process (FastAPI app, no Serve)', 1)['p50_ms']:.1f} ms "
-        "inside the app (validation, Redis GET, response), so the rest is Serve's HTTP proxy path (a POST body crosses "
-        "proxy and replica as extra messages); an uncached forecast spends "
-        f"{floor1:.1f} ms in model work (the in-process floor) and {results['uncached_p50_ms'] - floor1:.1f} ms in Serve: "
-        "three more hops (Preprocessor, the three members in parallel with `@serve.batch`, Ensemble), each a Ray actor call "
-        "with pickling on a 2-core machine shared by 6 replicas, the proxy and the load generator. The batch endpoint sends "
-        "one call per deployment for all its items (features, each member's predict and the ensemble over the whole list).",
+    ratios = [
+        f"- cache hit p50 / no-op p50 = {result['hit_vs_noop']:.2f} (target <= {RATIO_TARGETS['hit_vs_noop']}): "
+        f"{'met' if met['hit_vs_noop'] else 'missed'}",
+        f"- uncached p50 / in-process p50 = {result['uncached_vs_floor']:.2f} (target <= {RATIO_TARGETS['uncached_vs_floor']}): "
+        f"{'met' if met['uncached_vs_floor'] else 'missed'}",
+        f"- uncached throughput / in-process throughput at concurrency 32 = {result['c32_vs_floor']:.2f} "
+        f"(target >= {RATIO_TARGETS['c32_vs_floor']}): {'met' if met['c32_vs_floor'] else 'missed'}",
     ]
-    met = [results["hit_p50_ms"] <= TARGETS["hit_p50_ms"], results["uncached_p50_ms"] <= TARGETS["uncached_p50_ms"],
-           results["uncached_c32_rps"] >= TARGETS["uncached_c32_rps"], results["batch100_s"] <= TARGETS["batch100_s"]]
-    body = "\n".join([
+    fast = ", ".join(f"{k}={v}" for k, v in result["fast_paths"].items())
+    return "\n".join([
         "Tiny real bundle (XGBoost + LSTM + Transformer) over 10 cities; Serve graph as in configs/serve/deployments.yaml "
-        f"(1 replica each at start); cache: {'Redis' if settings.redis_url else 'in-process'}; auth off (measures the service, "
-        "not key lookups). Load from a separate process over loopback (httpx, keep-alive). 'Uncached' sends "
-        "`Cache-Control: no-cache`: the response cache is skipped, every member and the ensemble run (the Preprocessor's "
-        "feature cache still serves repeated city/day pairs). The floor is the same ensemble called in-process (no HTTP, no Serve).",
-        "", markdown_table(rows), "", *verdict, "",
-        f"Targets met: {sum(met)} of {len(met)}.",
+        f"(1 replica each at start), fast paths: {fast}; cache: {result['cache']}; auth off (measures the service, not key "
+        "lookups). Load from a separate process over loopback (httpx, keep-alive). 'Uncached' sends `Cache-Control: "
+        "no-cache`: the response cache is skipped, the members with weight for the city and the ensemble run (the "
+        "Preprocessor's feature cache still serves repeated city/day pairs). The floor is the same ensemble in-process.",
+        "", markdown_table(result["rows"]), "",
+        "Ratios against the floors of this run:", "", *ratios, "", "Absolute figures:", "", *absolute, "",
+        "Where the time goes at concurrency 1 (medians, ms, from each response's `Server-Timing` header: proxy = the "
+        "client's time minus the ingress's `app` span; ingress_own = `app` minus the stages it awaited):", "",
+        markdown_table(result["breakdown"]), "",
+        f"Ratio targets met: {sum(met.values())} of {len(met)}.",
     ])
-    print(body)
+
+
+def compare(requests: int, days: int) -> list[dict[str, Any]]:
+    """Every variant in its own process (Serve reads its switches at import), one after another."""
+    results = []
+    for name, environment in VARIANTS.items():
+        if name == "config":
+            continue
+        print(f"=== variant {name}", flush=True)
+        completed = subprocess.run(
+            [sys.executable, "-m", "benchmarks.serve", "--json", "--no-report", "--variant", name,
+             "--requests", str(requests), "--days", str(days)],
+            env={**os.environ, **environment}, capture_output=True, text=True, timeout=1800)
+        try:
+            result = json.loads(completed.stdout[completed.stdout.index("{"):])
+        except ValueError:
+            print(completed.stderr[-2000:], file=sys.stderr)
+            raise SystemExit(f"variant {name} failed (exit {completed.returncode})")
+        results.append({"variant": name, **{k: result[k] for k in (
+            "noop_p50_ms", "hit_p50_ms", "uncached_p50_ms", "floor_p50_ms", "uncached_c32_rps", "floor_c32_rps",
+            "batch100_warm_s", "hit_vs_noop", "uncached_vs_floor", "c32_vs_floor")}})
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=300, help="requests per scenario and concurrency (bounded)")
+    parser.add_argument("--days", type=int, default=40, help="days of synthetic history to train on")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (the keys of docs/contracts.md)")
+    parser.add_argument("--no-report", action="store_true", help="print only; do not write docs/benchmarks.md")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="config",
+                        help="fast paths for this run: the config's, or an override (see VARIANTS)")
+    parser.add_argument("--compare", action="store_true", help="run every variant in its own process and tabulate them")
+    args = parser.parse_args(argv)
+
+    if args.compare:
+        table = markdown_table(compare(args.requests, args.days))
+        print(table)
+        if not args.no_report:
+            print(f"wrote {write_section('serve-fast-paths', 'Serve fast paths, one by one', table)}")
+        return 0
+    os.environ.update(VARIANTS[args.variant])
+    if args.json:  # Ray's and our progress lines go to stderr; stdout is the JSON object alone
+        real_stdout, sys.stdout = sys.stdout, sys.stderr
+        try:
+            result = measure(args.requests, args.days)
+        finally:
+            sys.stdout = real_stdout
+        print(json.dumps({k: v for k, v in result.items() if k != "rows"}, indent=2))
+    else:
+        result = measure(args.requests, args.days)
+        print(report_body(result))
     if not args.no_report:
-        print(f"wrote {write_section('serve', 'Forecast service (Ray Serve)', body)}")
-    return 0 if all(met) else 1
+        print(f"wrote {write_section('serve', 'Forecast service (Ray Serve)', report_body(result))}", file=sys.stderr)
+    return 0 if all(result["targets_met"].values()) else 1
 
 
 if __name__ == "__main__":
