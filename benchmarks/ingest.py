@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-report", action="store_true", help="print only; do not write docs/benchmarks.md")
     args = parser.parse_args(argv)
     results, figures = run(args.cities, args.days, not args.no_ray, not args.no_postgres)
     best_pipeline = max(figures["pipeline_serial_rows_per_s"], figures.get("pipeline_ray_rows_per_s", 0.0))
@@ -167,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     verdicts.append(f"- load average (1/5/15 min) when it finished: {load_average}: the machine is shared, so "
                     "figures vary by 2-4x between runs")
     body = markdown_table(results) + "\n\n" + "\n".join(verdicts)
-    path = write_section("ingest", "Ingest pipeline", body)
     print("\n".join(verdicts))
-    print(f"written to {path}")
+    if not args.no_report:
+        print(f"written to {write_section('ingest', 'Ingest pipeline', body)}")
     return 0 if ok else 1
 
 

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     # the whole measurement; the demo configuration trains 200 rounds, the full one 400.
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--no-report", action="store_true", help="print only; do not write docs/benchmarks.md")
     args = parser.parse_args(argv)
     from ray_apps.runtime import init_ray
 
@@ -106,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
         "GPU: no device machine was lent to this run; the GPU path (`use_gpu=true`, bf16 autocast on CUDA) is tested "
         "only for its CPU fallback (`use_gpu=auto` on a CPU-only cluster).",
     ])
-    write_section("training", "Training throughput (Ray Train vs single process)", body)
+    if args.no_report:
+        print(body)
+    else:
+        write_section("training", "Training throughput (Ray Train vs single process)", body)
     return 0 if xgb_ok and lstm_ok else 1
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ray.serve import Application
 
-from serving.config import ServeArgs, load_deployments_config, member_deployments
+from serving.config import PRODUCTION_DEPLOYMENTS_FILE, ServeArgs, load_deployments_config, member_deployments
 from serving.deployments import Ensemble, Ingress, Member, Preprocessor
 
 APP_NAME = "efp"
@@ -36,3 +36,5 @@ def build_app(args: ServeArgs) -> Application:
 #: The default application, for ``serve build serving.app:app`` (Ray 2.60's ``serve build``
 #: takes an Application, not a builder; ``serve run serving.app:build_app key=value`` takes the builder).
 app = build_app(ServeArgs())
+#: Production's (two replicas at least on the request path): ``serve build serving.app:production_app``.
+production_app = build_app(ServeArgs(deployments_file=PRODUCTION_DEPLOYMENTS_FILE))

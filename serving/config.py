@@ -19,6 +19,8 @@ from training.members.registry import member_specs
 
 #: A name in the configs folder; an absolute path names any file.
 DEFAULT_DEPLOYMENTS_FILE = "serve/deployments.yaml"
+#: Production's: two replicas at least of every deployment on the request path.
+PRODUCTION_DEPLOYMENTS_FILE = "serve/deployments.prod.yaml"
 #: Deployments that are not members, in the order a request flows through them (members sit between).
 GRAPH_DEPLOYMENTS: tuple[str, ...] = ("Ingress", "Preprocessor", "Ensemble")
 

@@ -342,6 +342,23 @@ def test_prod_has_redundant_serving_a_tls_ingress_and_gpu_workers() -> None:
     assert _gpus(groups["cpu"]["template"]["spec"]["containers"][0]) == 0
 
 
+def test_prod_serves_production_config_with_two_replicas_on_the_request_path() -> None:
+    """Losing one replica (or its pod) must never lose a hop of the request path."""
+    from serving.config import deployment_names
+
+    built = yaml.safe_load((REPO_ROOT / "configs/serve/app.prod.yaml").read_text(encoding="utf-8"))
+    deployed = yaml.safe_load(_one("overlays/prod", "RayService", "efp-forecast")["spec"]["serveConfigV2"])
+    assert deployed["applications"] == built["applications"], \
+        "the prod overlay's serveConfigV2 differs from configs/serve/app.prod.yaml: run `python cluster/sync_serve_config.py`"
+    (application,) = deployed["applications"]
+    replicas = {d["name"]: d.get("num_replicas") or d.get("autoscaling_config", {}).get("min_replicas", 1)
+                for d in application["deployments"]}
+    assert set(replicas) == set(deployment_names())
+    assert all(count >= 2 for count in replicas.values()), replicas
+    dev = yaml.safe_load(_one("overlays/dev", "RayService")["spec"]["serveConfigV2"])
+    assert dev["applications"][0]["import_path"] == "serving.app:app"
+
+
 def test_dev_is_smaller_than_prod_and_has_no_gpus_or_ingress() -> None:
     assert not [obj for obj in _rendered("overlays/dev") if obj["kind"] == "Ingress"]
     dev_cluster = _one("overlays/dev", "RayCluster", "efp")["spec"]

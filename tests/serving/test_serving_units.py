@@ -27,12 +27,14 @@ def test_deployments_config_refuses_a_misspelt_autoscaling_key(tmp_path: Path) -
     assert spec.serve_options()["ray_actor_options"] == {"num_cpus": 0.3} and spec.batch is not None
 
 
-def test_serve_build_output_is_the_committed_app_yaml(tmp_path: Path) -> None:
+@pytest.mark.parametrize("application, kept", [("app", "app.yaml"), ("production_app", "app.prod.yaml")])
+def test_serve_build_output_is_the_committed_app_yaml(tmp_path: Path, application: str, kept: str) -> None:
     out = tmp_path / "app.yaml"
     serve = Path(sys.executable).parent / "serve"
-    subprocess.run([str(serve), "build", "serving.app:app", "-o", str(out)], cwd=REPO_ROOT, check=True, capture_output=True, timeout=120)
-    assert out.read_text() == (REPO_ROOT / "configs/serve/app.yaml").read_text(), \
-        "configs/serve/app.yaml is stale: run `serve build serving.app:app -o configs/serve/app.yaml`"
+    subprocess.run([str(serve), "build", f"serving.app:{application}", "-o", str(out)], cwd=REPO_ROOT, check=True,
+                   capture_output=True, timeout=120)
+    assert out.read_text() == (REPO_ROOT / "configs/serve" / kept).read_text(), \
+        f"configs/serve/{kept} is stale: run `serve build serving.app:{application} -o configs/serve/{kept}`"
 
 
 def test_horizon_steps_and_durations() -> None:
