@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the services the test suite uses, if they are down, and install the tools it runs
-# (promtool) when missing (commands from the machine's
+# (promtool, Chromium) when missing (commands from the machine's
 # environment notes). On a machine that already runs them this does nothing.
 set -euo pipefail
 
@@ -19,16 +19,26 @@ if ! redis_up; then
     --dir /var/lib/redis --logfile /var/log/redis/ci.log
   for _ in $(seq 1 30); do redis_up && break; sleep 1; done
 fi
+apt_install() {
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  fi
+}
 if ! command -v promtool >/dev/null; then
   # The Prometheus rule tests (tests/cluster/test_monitoring_rules.py) run promtool.
   echo "installing promtool (Debian package prometheus)"
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
-  fi
+  apt_install prometheus
+fi
+if [ ! -x /usr/bin/chromium ]; then
+  # The dashboard tests (tests/serving/test_dashboard.py) drive Debian's Chromium with
+  # Playwright; Playwright's own browser download is not used.
+  echo "installing Chromium (Debian package chromium)"
+  apt_install chromium
 fi
 pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 redis_up || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 command -v promtool >/dev/null || { echo "promtool is missing: apt-get install prometheus" >&2; exit 1; }
-echo "services: PostgreSQL and Redis up, promtool present"
+[ -x /usr/bin/chromium ] || { echo "Chromium is missing: apt-get install chromium" >&2; exit 1; }
+echo "services: PostgreSQL and Redis up, promtool and Chromium present"

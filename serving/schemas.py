@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from data.durations import parse_duration_minutes
 from data.errors import InvalidFieldError
+from data.stores.forecasts import ForecastSummary
 
 ALLOWED_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 QUANTILE_FIELDS: dict[float, str] = {0.1: "p10", 0.5: "p50", 0.9: "p90"}
@@ -161,6 +162,23 @@ class BatchItem(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[BatchItem]
+
+
+class ActualPoint(BaseModel):
+    ts: datetime = Field(description="Start of the block, in the city's timezone.")
+    load_mw: float = Field(description="Average load over the block as stored (quality flags not applied).")
+
+
+class ActualsOut(BaseModel):
+    city: str
+    points: list[ActualPoint]
+
+
+class StoredForecastOut(ForecastSummary):
+    """One forecast of the forecast store (``GET /v1/forecasts``), times in the city's timezone;
+    ``blocks`` counts the blocks listed (those inside the window asked for)."""
+
+    points: list[ForecastPoint]
 
 
 class CityOut(BaseModel):

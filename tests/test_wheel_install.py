@@ -131,3 +131,22 @@ def test_efp_cities_add_writes_the_overlay_beside_the_data(installed: Installed)
     assert (installed.data_dir / "meta" / "cities.yaml").is_file()
     assert not list(installed.site_packages.rglob("meta/cities.yaml"))
     assert "OSL" in {city["code"] for city in json.loads(installed.run(installed.efp, "cities", "list", "--json"))}
+
+
+def test_the_dashboard_page_and_assets_are_served_from_the_wheel(installed: Installed) -> None:
+    probe = """
+import json
+from importlib.resources import files
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+import serving.dashboard
+from serving.dashboard.router import ASSETS
+app = FastAPI()
+app.include_router(serving.dashboard.router)
+client = TestClient(app)
+print(json.dumps({"folder": str(files("serving.dashboard") / "static"),
+                  "status": {path: client.get(path).status_code for path in ["/dashboard", *(f"/dashboard/static/{n}" for n in ASSETS)]}}))
+"""
+    found = json.loads(installed.run(installed.python, "-c", probe))
+    assert Path(found["folder"]).is_relative_to(installed.site_packages)
+    assert set(found["status"].values()) == {200} and len(found["status"]) == 4, found

@@ -157,6 +157,24 @@ def summarise(blocks: pd.DataFrame, limit: int) -> list[ForecastSummary]:
             for row in grouped.to_dict("records")]
 
 
+def stored_forecasts(blocks: pd.DataFrame) -> list[StoredForecast]:
+    """The forecasts of a block frame (``BLOCK_COLUMNS``) as records, oldest target day and
+    issue time first; the inverse of ``StoredForecast.blocks`` for the blocks present."""
+    if blocks.empty:
+        return []
+    ordered = blocks.sort_values(["target_day", "as_of", "model_version", "ts"], kind="stable")
+    records = []
+    for _, part in ordered.groupby(list(KEY_COLUMNS), sort=False):
+        first = part.iloc[0]
+        points = [ForecastPoint(ts=row.ts.to_pydatetime(), p10=row.p10, p50=row.p50, p90=row.p90) for row in part.itertuples()]
+        records.append(StoredForecast(
+            city=first["city"], target_day=first["target_day"], as_of=first["as_of"].to_pydatetime(),
+            model_version=first["model_version"], issued_at=part["issued_at"].min().to_pydatetime(),
+            lead_hours=float(part["lead_hours"].min()), degraded=bool(part["degraded"].any()), source=first["source"],
+            points=points))
+    return records
+
+
 class FileForecastStore:
     """Forecast blocks in Parquet, partitioned by city and the UTC year of the block."""
 

@@ -14,9 +14,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from serving.api.errors import install_error_handlers
-from serving.api.routes import alerts, cities, forecast, keys, models, ops
+from serving.api.routes import actuals, alerts, cities, forecast, keys, models, ops, stored
 from serving.api.state import ServiceState
 from serving.auth import AUTH_DISABLED_WARNING
+from serving.dashboard import router as dashboard_router
 from serving.middleware import ServiceMiddleware
 
 log = logging.getLogger("efp.serving")
@@ -42,6 +43,9 @@ def create_api(state: ServiceState) -> FastAPI:
     app.include_router(cities.router)
     app.include_router(models.router)
     app.include_router(alerts.router)
+    app.include_router(actuals.router)
+    app.include_router(stored.router)
     app.include_router(keys.router)
     app.include_router(ops.router)
+    app.include_router(dashboard_router)
     return app
