@@ -57,13 +57,6 @@ class IngestSettings(Section):
     chunk_rows: int = Field(200_000, gt=0, description="Rows per chunk when streaming large files into the stores.")
 
 
-class RedisBreakerSettings(Section):
-    """The circuit breaker in front of Redis (``serving/redis_breaker.py``): a Redis outage costs no socket waits."""
-
-    failures: int = Field(3, ge=1, description="Consecutive Redis failures that open the breaker.")
-    cooldown_s: float = Field(5.0, gt=0, description="How long the breaker stays open before one trial call.")
-
-
 class ServeSettings(Section):
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
     port: int = Field(8000, gt=0, lt=65536, description="HTTP port of the forecast service.")
@@ -75,7 +68,10 @@ class ServeSettings(Section):
     key_cache_s: float = Field(10.0, ge=0, description="How long a replica trusts an API key lookup (a revocation's delay).")
     max_body_bytes: int = Field(262_144, gt=0, description="Largest request body accepted (else 413).")
     member_timeout_s: float = Field(2.0, gt=0, description="A member slower than this is left out (degraded).")
-    redis_breaker: RedisBreakerSettings = Field(default_factory=RedisBreakerSettings)
+    # The circuit breaker in front of Redis (serving/redis_breaker.py): a Redis outage costs no socket waits.
+    redis_breaker_failures: int = Field(3, ge=1, description="Consecutive Redis failures that open the Redis circuit breaker.")
+    redis_breaker_cooldown_s: float = Field(
+        5.0, gt=0, description="How long the Redis circuit breaker stays open before one trial call.")
     ingress_replicas: int = Field(
         1, ge=1, description="Ingress replicas sharing the rate limits (set by the Serve app from its deployments file); "
                              "without Redis each replica allows rate / ingress_replicas.")

@@ -16,7 +16,7 @@ from typing import Literal, TypeVar
 
 from redis.exceptions import RedisError
 
-from data.settings import RedisBreakerSettings
+from data.settings import ServeSettings
 
 T = TypeVar("T")
 BreakerState = Literal["closed", "open", "half_open"]
@@ -27,10 +27,11 @@ class CircuitOpenError(RedisError):
 
 
 class CircuitBreaker:
-    def __init__(self, settings: RedisBreakerSettings | None = None, *,
+    def __init__(self, settings: ServeSettings | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        settings = settings or RedisBreakerSettings()
-        self._threshold, self._cooldown = settings.failures, settings.cooldown_s
+        """``settings.redis_breaker_failures`` and ``redis_breaker_cooldown_s`` (defaults without settings)."""
+        settings = settings or ServeSettings()
+        self._threshold, self._cooldown = settings.redis_breaker_failures, settings.redis_breaker_cooldown_s
         self._clock = clock
         self._lock = threading.Lock()
         self._failures = 0

@@ -33,7 +33,7 @@ def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirec
     recorder = ForecastRecorder(lambda: open_forecasts(settings), metrics, source=record_source)
     metrics.registry.register(AlertsCollector(lambda: open_metadata(settings).alerts(limit=100_000, open_only=True)))
     client = redis_client(settings.redis_dsn)
-    breaker = CircuitBreaker(settings.serve.redis_breaker)  # one per client: cache and limiter share what they learn
+    breaker = CircuitBreaker(settings.serve)  # one per client: cache and limiter share what they learn
     directory = ModelDirectory(settings)
     service = ForecastService(
         settings, engine_factory(directory), directory, load_catalogue(settings),

@@ -127,7 +127,7 @@ def test_redis_stopped_and_restarted_no_failed_forecast(tiny_trained, tmp_path: 
         world = build_world(tiny_trained, tmp_path / "world", None, redis_url=redis.url, redis_prefix="efp-breaker:")
         state = local_state(world.settings)
         clock = ManualClock()  # the cool-down is the test's to end, so nothing here depends on timing
-        breaker = CircuitBreaker(world.settings.serve.redis_breaker, clock=clock)
+        breaker = CircuitBreaker(world.settings.serve, clock=clock)
         state.service.cache.breaker = state.limiter.breaker = breaker
         with TestClient(create_api(state), client=("10.9.1.1", 4000)) as client:
             def forecast() -> dict:
@@ -144,7 +144,7 @@ def test_redis_stopped_and_restarted_no_failed_forecast(tiny_trained, tmp_path: 
             assert breaker.attempts == attempts  # open: no socket tried at all
             assert all(not a["cached"] for a in answers)
             redis.start()
-            clock.now += world.settings.serve.redis_breaker.cooldown_s
+            clock.now += world.settings.serve.redis_breaker_cooldown_s
             assert breaker.state == "half_open"
             hits = _hits(state.metrics)
             assert forecast()["cached"] is False  # the trial call succeeded; the restarted Redis is empty
@@ -157,11 +157,11 @@ def test_redis_stopped_and_restarted_no_failed_forecast(tiny_trained, tmp_path: 
 def test_the_breaker_opens_after_n_failures_and_one_trial_decides() -> None:
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from data.settings import RedisBreakerSettings
+    from data.settings import ServeSettings
     from serving.redis_breaker import CircuitBreaker, CircuitOpenError
 
     clock = ManualClock()
-    breaker = CircuitBreaker(RedisBreakerSettings(failures=2, cooldown_s=5), clock=clock)
+    breaker = CircuitBreaker(ServeSettings(redis_breaker_failures=2, redis_breaker_cooldown_s=5), clock=clock)
 
     async def down() -> None:
         raise RedisConnectionError("refused")
