@@ -61,7 +61,8 @@ class ServeSettings(Section):
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
     port: int = Field(8000, gt=0, lt=65536, description="HTTP port of the forecast service.")
     cache_ttl_s: int = Field(900, ge=0, description="Lifetime of a cached forecast.")
-    rate_limit_per_minute: int = Field(600, gt=0, description="Requests per minute per credential.")
+    rate_limit_per_minute: int = Field(
+        600, gt=0, description="Rate-limit tokens per minute per credential: a request costs 1, a computed forecast 1 per forecast-day.")
     rate_limit_per_address_per_minute: int = Field(
         1200, gt=0, description="Requests per minute per client address, taken before authentication (auth on).")
     key_cache_s: float = Field(10.0, ge=0, description="How long a replica trusts an API key lookup (a revocation's delay).")
@@ -71,6 +72,13 @@ class ServeSettings(Section):
         10.0, gt=0, description="The Preprocessor and the Ensemble must answer within this (else 503); it covers a "
         "cold history read, which the member timeout does not.")
     request_timeout_s: float = Field(30.0, gt=0, description="Serve's HTTP proxy ends a request after this (503 to the caller).")
+    # The circuit breaker in front of Redis (serving/redis_breaker.py): a Redis outage costs no socket waits.
+    redis_breaker_failures: int = Field(3, ge=1, description="Consecutive Redis failures that open the Redis circuit breaker.")
+    redis_breaker_cooldown_s: float = Field(
+        5.0, gt=0, description="How long the Redis circuit breaker stays open before one trial call.")
+    ingress_replicas: int = Field(
+        1, ge=1, description="Ingress replicas sharing the rate limits (set by the Serve app from its deployments file); "
+                             "without Redis each replica allows rate / ingress_replicas.")
 
 
 class WeatherSettings(Section):

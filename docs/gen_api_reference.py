@@ -62,7 +62,8 @@ def build_app():
 
 
 def route_roles(app) -> dict[str, str]:
-    """operationId -> the role of the route's ``caller(role)`` dependency (serving/api/deps.py), or "none"."""
+    """operationId -> the role of the route's ``caller(role)``/``metered_caller(role)`` dependency
+    (serving/api/deps.py), or "none"."""
     from fastapi.routing import APIRoute
 
     roles: dict[str, str] = {}
@@ -70,8 +71,10 @@ def route_roles(app) -> dict[str, str]:
     def find(dependant) -> str | None:
         for sub in dependant.dependencies:
             call = sub.call
-            if call is not None and getattr(call, "__qualname__", "").startswith("caller.<locals>"):
-                return inspect.getclosurevars(call).nonlocals["role"]
+            if call is not None and getattr(call, "__qualname__", "").startswith(("caller.<locals>", "metered_caller.<locals>")):
+                role = inspect.getclosurevars(call).nonlocals.get("role")
+                if role:
+                    return role
             found = find(sub)
             if found:
                 return found

@@ -8,6 +8,8 @@ One member deployment is bound per member of the registry (``training.members.re
 
 from __future__ import annotations
 
+from typing import Any
+
 from ray.serve import Application
 
 from serving.config import PRODUCTION_DEPLOYMENTS_FILE, ServeArgs, load_deployments_config, member_deployments
@@ -28,9 +30,17 @@ def build_app(args: ServeArgs) -> Application:
             member, args.settings, batching.max_batch_size, batching.batch_wait_timeout_s
         )
     ensemble = Ensemble.options(name="Ensemble", **config.spec("Ensemble").serve_options()).bind(args.settings)
-    return Ingress.options(name="Ingress", **config.spec("Ingress").serve_options()).bind(
-        preprocessor, members, ensemble, args.settings, config.reload_poll_s
+    ingress = config.spec("Ingress")
+    return Ingress.options(name="Ingress", **ingress.serve_options()).bind(
+        preprocessor, members, ensemble, ingress_settings(args.settings, ingress.max_replicas), config.reload_poll_s
     )
+
+
+def ingress_settings(overrides: dict[str, Any], replicas: int) -> dict[str, Any]:
+    """The Ingress replicas' settings: ``overrides`` plus how many of them share the rate limits, so each
+    one's fallback bucket (Redis unavailable) allows its share of the cluster-wide rate, not all of it."""
+    serve = {**overrides.get("serve", {}), "ingress_replicas": replicas}
+    return {**overrides, "serve": serve}
 
 
 #: The default application, for ``serve build serving.app:app`` (Ray 2.60's ``serve build``

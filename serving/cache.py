@@ -3,6 +3,8 @@
 The key holds the model version, so a promotion can never serve an old model's answer;
 the hot-reload watcher also purges every cached forecast explicitly. Redis failures are
 counted and answered uncached: the cache may make the service faster, never less available.
+Every Redis call goes through the replica's circuit breaker (``serving.redis_breaker``), so
+while Redis is down a lookup fails at once instead of waiting out a socket timeout.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from serving.metrics import ServiceMetrics
+from serving.redis_breaker import CircuitBreaker
 
 
 def cache_key(prefix: str, *, city: str, start: str, horizon: int, quantiles: list[float], model_version: str,
@@ -67,8 +70,10 @@ class LocalTTLCache:
 
 
 class ResponseCache:
-    def __init__(self, client: aioredis.Redis | None, prefix: str, ttl_s: int, metrics: ServiceMetrics) -> None:
+    def __init__(self, client: aioredis.Redis | None, prefix: str, ttl_s: int, metrics: ServiceMetrics, *,
+                 breaker: CircuitBreaker | None = None) -> None:
         self._client = client
+        self.breaker = breaker or CircuitBreaker()
         self.prefix = prefix
         self._ttl = ttl_s
         self._metrics = metrics
@@ -87,7 +92,7 @@ class ResponseCache:
             raw = self._local.get(key)
         else:
             try:
-                raw = await self._client.get(key)  # type: ignore[union-attr]
+                raw = await self.breaker.call(lambda: self._client.get(key))  # type: ignore[union-attr]
             except (RedisError, OSError):
                 self._metrics.backend_errors.labels("cache").inc()
                 self._metrics.cache.labels("error").inc()
@@ -106,7 +111,7 @@ class ResponseCache:
             self._local.set(key, raw, self._ttl)
             return
         try:
-            await self._client.set(key, raw, ex=self._ttl)  # type: ignore[union-attr]
+            await self.breaker.call(lambda: self._client.set(key, raw, ex=self._ttl))  # type: ignore[union-attr]
         except (RedisError, OSError):
             self._metrics.backend_errors.labels("cache").inc()
 
@@ -118,13 +123,20 @@ class ResponseCache:
         pattern = f"{self.prefix}forecast:"
         if self._local is not None:
             return self._local.purge(pattern)
-        dropped = 0
+        client = self._client
+        assert client is not None
+
+        async def drop_all() -> int:
+            dropped = 0
+            async for key in client.scan_iter(match=pattern + "*", count=500):
+                dropped += await client.delete(key)
+            return dropped
+
         try:
-            async for key in self._client.scan_iter(match=pattern + "*", count=500):  # type: ignore[union-attr]
-                dropped += await self._client.delete(key)  # type: ignore[union-attr]
+            return await self.breaker.call(drop_all)
         except (RedisError, OSError):
             self._metrics.backend_errors.labels("cache").inc()
-        return dropped
+            return 0
 
 
 def redis_client(url: str | None) -> aioredis.Redis | None:

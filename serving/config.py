@@ -81,6 +81,13 @@ class DeploymentSpec(_Strict):
             raise ValueError("give num_replicas or autoscaling_config, not both")
         return self
 
+    @property
+    def max_replicas(self) -> int:
+        """The most replicas this deployment runs (fixed count, else the autoscaling ceiling)."""
+        if self.autoscaling_config is not None:
+            return self.autoscaling_config.max_replicas
+        return self.num_replicas or 1
+
     def serve_options(self) -> dict[str, Any]:
         """Keyword arguments for ``Deployment.options``."""
         options: dict[str, Any] = {

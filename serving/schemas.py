@@ -198,6 +198,7 @@ class ModelOut(BaseModel):
     stage: str | None = None
     production_for: list[str] = Field(default_factory=list)
     created_at: datetime | None = None
+    promoted_by: str | None = Field(None, description="Who made its latest promotion in force: an admin's principal id or a CLI user.")
 
 
 class PromoteRequest(_Body):
@@ -211,6 +212,7 @@ class KeyOut(BaseModel):
     created_at: datetime
     revoked_at: datetime | None = None
     rate_limit_per_minute: int | None = None
+    expires_at: datetime | None = Field(None, description="After this the key is refused (401); None: it never expires.")
 
 
 class Health(BaseModel):

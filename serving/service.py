@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -33,6 +35,10 @@ from training.registry import ModelVersion
 log = logging.getLogger("efp.serving")
 #: How the stored body says it was computed fresh; a hit flips it (the only top-level "cached" key).
 CACHED_FALSE, CACHED_TRUE = b'"cached":false', b'"cached":true'
+#: Takes ``cost`` rate-limit tokens from the caller's budget, or raises (429, or 422 over capacity).
+Charge = Callable[[float], Awaitable[None]]
+#: What an answer served from the response cache costs: the same as any other cheap request.
+CACHE_HIT_COST = 1.0
 
 
 def _as_hit(raw: bytes) -> bytes:
@@ -40,6 +46,19 @@ def _as_hit(raw: bytes) -> bytes:
     if CACHED_FALSE in raw:
         return raw.replace(CACHED_FALSE, CACHED_TRUE, 1)
     return raw.replace(b'"cached": false', b'"cached": true', 1)
+
+
+def forecast_cost(job: ForecastJob) -> int:
+    """Rate-limit tokens a computed forecast costs: one per forecast-day (a part day counts whole).
+
+    A 7-day forecast computed fresh costs 7, the same forecast from the cache 1
+    (``CACHE_HIT_COST``), so a batch of 200 uncached week-ahead forecasts costs 1400.
+    """
+    return max(1, math.ceil(job.horizon * job.resolution_minutes / 1440))
+
+
+async def _free(_: float) -> None:
+    """The charge of a caller with no budget (the daily job, auth off)."""
 
 
 def default_start(city: City, now: datetime | None = None) -> pd.Timestamp:
@@ -107,29 +126,38 @@ class ForecastService:
         self._watcher: asyncio.Task | None = None
 
     # -- forecasts ------------------------------------------------------------------------
-    async def forecast(self, request: ForecastRequest, *, use_cache: bool = True) -> dict[str, Any]:
+    async def forecast(self, request: ForecastRequest, *, use_cache: bool = True, charge: Charge = _free) -> dict[str, Any]:
         """The response body as a dict."""
-        return json.loads(await self.forecast_json(request, use_cache=use_cache))
+        return json.loads(await self.forecast_json(request, use_cache=use_cache, charge=charge))
 
-    async def forecast_json(self, request: ForecastRequest, *, use_cache: bool = True) -> bytes:
-        """The response body as JSON bytes: a cache hit is returned as stored, never re-parsed."""
+    async def forecast_json(self, request: ForecastRequest, *, use_cache: bool = True, charge: Charge = _free) -> bytes:
+        """The response body as JSON bytes: a cache hit is returned as stored, never re-parsed.
+
+        ``charge`` is called with the request's cost once it is known and before any work starts."""
         planned = await self._plan(request)
         if use_cache:
             with span("cache"):
                 hit = await self.cache.get_raw(planned.key)
             if hit is not None:
+                await charge(CACHE_HIT_COST)
                 return _as_hit(hit)
+        await charge(forecast_cost(planned.job))
         return await self._finish(planned, await self.engine.run(planned.job), use_cache)
 
-    async def forecast_many(self, requests: list[ForecastRequest], *, use_cache: bool = True) -> list[dict[str, Any] | PlatformError]:
+    async def forecast_many(self, requests: list[ForecastRequest], *, use_cache: bool = True,
+                            charge: Charge = _free) -> list[dict[str, Any] | PlatformError]:
         """Many forecasts as dicts (or the item's error)."""
         return [o if isinstance(o, PlatformError) else json.loads(o)
-                for o in await self.forecast_many_json(requests, use_cache=use_cache)]
+                for o in await self.forecast_many_json(requests, use_cache=use_cache, charge=charge)]
 
-    async def forecast_many_json(self, requests: list[ForecastRequest], *, use_cache: bool = True) -> list[bytes | PlatformError]:
+    async def forecast_many_json(self, requests: list[ForecastRequest], *, use_cache: bool = True,
+                                 charge: Charge = _free) -> list[bytes | PlatformError]:
         """Many forecasts: each item validated and cache-checked alone, the misses computed in one
         batched pass through the engine (one call per deployment, not one per item); each
-        answer as its JSON bytes, so the route embeds them without parsing them again."""
+        answer as its JSON bytes, so the route embeds them without parsing them again.
+
+        The whole batch is charged at once before the engine runs: each hit ``CACHE_HIT_COST``,
+        each miss ``forecast_cost``; items refused at validation cost nothing (the batch at least 1)."""
         results: list[bytes | PlatformError | None] = [None] * len(requests)
         pending: list[tuple[int, _Planned]] = []
         for index, request in enumerate(requests):
@@ -143,6 +171,8 @@ class ForecastService:
                 results[index] = _as_hit(hit)
             else:
                 pending.append((index, planned))
+        hits = sum(1 for r in results if r is not None and not isinstance(r, PlatformError))
+        await charge(max(1.0, hits * CACHE_HIT_COST + sum(forecast_cost(p.job) for _, p in pending)))
         if pending:
             computed = await self.engine.run_many([planned.job for _, planned in pending])
             for (index, planned), outcome in zip(pending, computed):

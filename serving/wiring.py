@@ -21,6 +21,7 @@ from serving.config import DeploymentsConfig, load_deployments_config
 from serving.engines import ForecastEngine
 from serving.engines.local import LocalEngine
 from serving.metrics import ServiceMetrics
+from serving.redis_breaker import CircuitBreaker
 from serving.model_directory import BundleCache, ModelDirectory
 from serving.recorder import ForecastRecorder
 from serving.service import ForecastService
@@ -32,14 +33,16 @@ def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirec
     recorder = ForecastRecorder(lambda: open_forecasts(settings), metrics, source=record_source)
     metrics.registry.register(AlertsCollector(lambda: open_metadata(settings).alerts(limit=100_000, open_only=True)))
     client = redis_client(settings.redis_dsn)
+    breaker = CircuitBreaker(settings.serve)  # one per client: cache and limiter share what they learn
     directory = ModelDirectory(settings)
     service = ForecastService(
         settings, engine_factory(directory), directory, load_catalogue(settings),
-        ResponseCache(client, settings.redis_prefix, settings.serve.cache_ttl_s, metrics), metrics,
+        ResponseCache(client, settings.redis_prefix, settings.serve.cache_ttl_s, metrics, breaker=breaker), metrics,
         reload_poll_s=reload_poll_s, recorder=recorder,
     )
     keys = open_key_store(settings) if settings.auth_enabled else None
-    return ServiceState(settings, service, Authenticator(settings, keys), RateLimiter(client, settings.redis_prefix, metrics), keys, metrics)
+    limiter = RateLimiter(client, settings.redis_prefix, metrics, breaker=breaker, replicas=settings.serve.ingress_replicas)
+    return ServiceState(settings, service, Authenticator(settings, keys), limiter, keys, metrics)
 
 
 def local_state(settings: PlatformSettings, deployments: DeploymentsConfig | None = None, *,

@@ -28,11 +28,22 @@ def _version_row(version: Any) -> dict[str, Any]:
         "stage": version.stage,
         "cities": ",".join(version.cities),
         "production_for": ",".join(version.production_cities) or None,
+        "promoted_by": version.promoted_by,
         "resolution_min": version.resolution_minutes,
         "train_end": version.train_end.date().isoformat(),
         "members": ",".join(version.members),
         "ensemble_mape": version.metrics.get("ensemble", {}).get("mape"),
     }
+
+
+def _cli_user() -> str:
+    """Who runs this command, for the promotion record: $USER (or the login name), else "unknown"."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER/LOGNAME and no passwd entry (a bare container)
+        return "unknown"
 
 
 @models_app.command("list")
@@ -69,6 +80,7 @@ def show_model(version: str = typer.Argument(..., help="Version id."), as_json: 
 def promote_model(
     version: str = typer.Argument(..., help="Version id to make production for each of its cities."),
     force: bool = typer.Option(False, "--force", help="Promote even if it does not beat production on the backtest window."),
+    by: Optional[str] = typer.Option(None, "--by", help="Who is promoting, recorded with the promotion (default: $USER)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Promote a version; refused unless it beats each city's production on a window neither trained on."""
@@ -77,7 +89,7 @@ def promote_model(
 
     settings = get_settings()
     registry = open_registry(settings)
-    result = registry.promote(version, force=force, check=BacktestCheck(settings, registry))
+    result = registry.promote(version, force=force, check=BacktestCheck(settings, registry), by=by or _cli_user())
     if as_json:
         print_json(result)
         return

@@ -91,16 +91,19 @@ def keys_create(
     role: str = typer.Option(..., "--role", help="viewer, forecaster or admin."),
     name: str = typer.Option(..., "--name", help="Who the key is for, e.g. ops-team."),
     rate_limit: Optional[int] = typer.Option(None, "--rate-limit", help="Requests per minute for this key (default: settings)."),
+    expires_in: Optional[str] = typer.Option(None, "--expires-in", help="Lifetime, e.g. 30d, 12h or 90m (default: never expires)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
-    from serving.auth.keys import open_key_store
+    from serving.auth.keys import key_lifetime, open_key_store
 
-    record, key = open_key_store(get_settings()).create(name, role, rate_limit_per_minute=rate_limit)
+    lifetime = None if expires_in is None else key_lifetime(expires_in)
+    record, key = open_key_store(get_settings()).create(name, role, rate_limit_per_minute=rate_limit, expires_in=lifetime)
     if as_json:
-        print_json({"key": key, "id": record.id, "name": record.name, "role": record.role})
+        print_json({"key": key, "id": record.id, "name": record.name, "role": record.role, "expires_at": record.expires_at})
         return
-    console.print(f"API key for [bold]{record.name}[/] (role {record.role}, id {record.id}); it is shown only now:")
+    until = "" if record.expires_at is None else f", expires {record.expires_at:%Y-%m-%d %H:%M} UTC"
+    console.print(f"API key for [bold]{record.name}[/] (role {record.role}, id {record.id}{until}); it is shown only now:")
     console.print(key, highlight=False, soft_wrap=True)
 
 
@@ -114,7 +117,7 @@ def keys_list(as_json: bool = JsonOption) -> None:
     if as_json:
         print_json(rows)
     else:
-        print_table("API keys", rows, ["id", "name", "role", "created_at", "revoked_at", "rate_limit_per_minute"])
+        print_table("API keys", rows, ["id", "name", "role", "created_at", "expires_at", "revoked_at", "rate_limit_per_minute"])
 
 
 @keys_app.command("revoke")

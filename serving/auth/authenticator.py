@@ -71,6 +71,9 @@ class Authenticator:
         if not verify(record, secret):
             raise AuthError("invalid or revoked API key")
         assert record is not None
+        if record.expired():  # said only to whoever holds the secret: the key id alone learns nothing
+            raise AuthError(f"API key {record.id} expired at {record.expires_at:%Y-%m-%d %H:%M} UTC; "
+                            "ask an admin for a new one (`efp keys create`)")
         return Principal(f"key:{record.id}", record.role, record.rate_limit_per_minute)
 
     def _from_jwt(self, token: str) -> Principal:

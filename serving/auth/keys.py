@@ -2,12 +2,15 @@
 
 A key reads ``efp_<id>_<secret>``: the id is public (it appears in access logs and
 ``efp keys list``), the secret is 32 random bytes and only its SHA-256 is stored; a
-random secret that long needs no slow password hash. With ``settings.database_url`` the
-keys live in PostgreSQL (migration 0004_api_keys.sql), else in ``<metadata>/api_keys.json``.
+random secret that long needs no slow password hash. A key may expire (``expires_at``,
+from ``efp keys create --expires-in 30d``); an expired key is refused like a revoked one.
+With ``settings.database_url`` the keys live in PostgreSQL (migrations 0004_api_keys.sql,
+0006 for the expiry), else in ``<metadata>/api_keys.json``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -15,10 +18,11 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
 
+from data.durations import parse_duration_minutes
 from data.errors import BackendUnavailableError, NotFoundError, PlatformError
 from data.settings import PlatformSettings
 from serving.auth.principal import ROLE_RANK, Role
@@ -52,6 +56,10 @@ class ApiKey:
     created_at: datetime
     revoked_at: datetime | None = None
     rate_limit_per_minute: int | None = None
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or datetime.now(timezone.utc))
 
     def public(self) -> dict[str, object]:
         return {
@@ -61,6 +69,7 @@ class ApiKey:
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
             "rate_limit_per_minute": self.rate_limit_per_minute,
+            "expires_at": self.expires_at,
         }
 
 
@@ -79,27 +88,45 @@ def split_key(key: str) -> tuple[str, str] | None:
 
 
 class KeyStore(Protocol):
-    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None) -> tuple[ApiKey, str]: ...
+    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None,
+               expires_in: timedelta | None = None) -> tuple[ApiKey, str]: ...
     def list(self) -> list[ApiKey]: ...
     def revoke(self, key_id: str) -> ApiKey: ...
     def get(self, key_id: str) -> ApiKey | None: ...
 
 
-def _new_key(name: str, role: str, rate_limit_per_minute: int | None) -> tuple[ApiKey, str]:
+def key_lifetime(text: str) -> timedelta:
+    """``--expires-in`` ('30d', '12h', '90m') as a lifetime; KeyRequestError naming the option otherwise."""
+    minutes = parse_duration_minutes(text)
+    if not minutes:
+        raise KeyRequestError(f"--expires-in: expected a duration like 30d, 12h or 90m, got {text!r}")
+    return timedelta(minutes=minutes)
+
+
+def _new_key(name: str, role: str, rate_limit_per_minute: int | None,
+             expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
     if role not in ROLE_RANK:
         raise KeyRequestError(f"role: '{role}' is not one of {', '.join(ROLE_RANK)}")
     if not name.strip():
         raise KeyRequestError("name: must not be empty")
     if rate_limit_per_minute is not None and rate_limit_per_minute <= 0:
         raise KeyRequestError("rate_limit_per_minute: must be positive")
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise KeyRequestError("expires_in: must be positive")
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32).replace("_", "-")
-    record = ApiKey(key_id, name.strip(), role, hash_secret(secret), datetime.now(timezone.utc), None, rate_limit_per_minute)  # type: ignore[arg-type]
+    now = datetime.now(timezone.utc)
+    record = ApiKey(key_id, name.strip(), role, hash_secret(secret), now, None, rate_limit_per_minute,  # type: ignore[arg-type]
+                    None if expires_in is None else now + expires_in)
     return record, f"{KEY_PREFIX}{key_id}_{secret}"
 
 
 def verify(record: ApiKey | None, secret: str) -> bool:
     """True when the key exists, is not revoked, and the secret matches (constant time)."""
     return record is not None and record.revoked_at is None and hmac.compare_digest(record.key_hash, hash_secret(secret))
+
+
+def _stamp(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
 
 
 class FileKeyStore:
@@ -121,7 +148,7 @@ class FileKeyStore:
         keys = {
             row["id"]: ApiKey(
                 row["id"], row["name"], row["role"], row["key_hash"], datetime.fromisoformat(row["created_at"]),
-                datetime.fromisoformat(row["revoked_at"]) if row.get("revoked_at") else None, row.get("rate_limit_per_minute"),
+                _stamp(row.get("revoked_at")), row.get("rate_limit_per_minute"), _stamp(row.get("expires_at")),
             )
             for row in rows
         }
@@ -132,7 +159,8 @@ class FileKeyStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         rows = [
             {**k.public(), "key_hash": k.key_hash, "created_at": k.created_at.isoformat(),
-             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None}
+             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+             "expires_at": k.expires_at.isoformat() if k.expires_at else None}
             for k in keys.values()
         ]
         tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
@@ -141,8 +169,9 @@ class FileKeyStore:
         tmp.replace(self._path)
         self._cache = None
 
-    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None) -> tuple[ApiKey, str]:
-        record, key = _new_key(name, role, rate_limit_per_minute)
+    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None,
+               expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
+        record, key = _new_key(name, role, rate_limit_per_minute, expires_in)
         with self._lock:
             keys = dict(self._read())
             keys[record.id] = record
@@ -164,8 +193,7 @@ class FileKeyStore:
             if key_id not in keys:
                 raise NotFoundError(f"unknown API key id '{key_id}'")
             old = keys[key_id]
-            keys[key_id] = ApiKey(old.id, old.name, old.role, old.key_hash, old.created_at,
-                                  old.revoked_at or datetime.now(timezone.utc), old.rate_limit_per_minute)
+            keys[key_id] = dataclasses.replace(old, revoked_at=old.revoked_at or datetime.now(timezone.utc))
             self._write(keys)
         return keys[key_id]
 
@@ -173,7 +201,7 @@ class FileKeyStore:
 class PostgresKeyStore:
     """Keys in the ``api_keys`` table; the migration is applied on first use (idempotent)."""
 
-    _COLUMNS = "id, name, role, key_hash, created_at, revoked_at, rate_limit_per_minute"
+    _COLUMNS = "id, name, role, key_hash, created_at, revoked_at, rate_limit_per_minute, expires_at"
 
     def __init__(self, url: str) -> None:
         from data.stores.postgres.migrations import migrate
@@ -182,12 +210,15 @@ class PostgresKeyStore:
         migrate(url)
         self._pool = get_pool(url)
 
-    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None) -> tuple[ApiKey, str]:
-        record, key = _new_key(name, role, rate_limit_per_minute)
+    def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None,
+               expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
+        record, key = _new_key(name, role, rate_limit_per_minute, expires_in)
         with self._pool.connection() as conn:
             conn.execute(
-                "INSERT INTO api_keys (id, name, role, key_hash, created_at, rate_limit_per_minute) VALUES (%s, %s, %s, %s, %s, %s)",
-                (record.id, record.name, record.role, record.key_hash, record.created_at, rate_limit_per_minute),
+                "INSERT INTO api_keys (id, name, role, key_hash, created_at, rate_limit_per_minute, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (record.id, record.name, record.role, record.key_hash, record.created_at, rate_limit_per_minute,
+                 record.expires_at),
             )
         return record, key
 

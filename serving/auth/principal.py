@@ -12,6 +12,8 @@ from typing import Literal
 
 Role = Literal["viewer", "forecaster", "admin"]
 ROLE_RANK: dict[str, int] = {"viewer": 0, "forecaster": 1, "admin": 2}
+#: The lowest role whose ``Cache-Control: no-cache`` is honoured: computing fresh costs real work.
+CACHE_BYPASS_ROLE: Role = "forecaster"
 
 
 class RoleError(Exception):
@@ -23,6 +25,10 @@ class Principal:
     id: str  # "key:<id>", "jwt:<sub>" or "anonymous"; safe to log
     role: str
     rate_limit_per_minute: int | None = None
+
+    @property
+    def may_bypass_cache(self) -> bool:
+        return ROLE_RANK[self.role] >= ROLE_RANK[CACHE_BYPASS_ROLE]
 
     def require(self, role: str) -> None:
         if ROLE_RANK[self.role] < ROLE_RANK[role]:

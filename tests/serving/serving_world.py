@@ -36,8 +36,8 @@ def build_world(tiny_trained, tmp: Path, database_url: str | None, **overrides) 
     from training.registry import VersionInfo, open_registry
     from serving.auth.keys import open_key_store
 
-    settings = load_settings(data_dir=tmp / "var", registry_uri=str(tmp / "registry"), database_url=database_url,
-                             environment="test", **overrides)
+    overrides.setdefault("registry_uri", str(tmp / "registry"))  # or an s3:// URI with s3_endpoint_url
+    settings = load_settings(data_dir=tmp / "var", database_url=database_url, environment="test", **overrides)
     source, target = open_store(tiny_trained.settings), open_store(settings)
     for city in tiny_trained.cities:
         target.write_load(source.read_load(city))

@@ -91,6 +91,10 @@ class LocalArtifacts:
         return str(path.stat().st_mtime_ns) if path.exists() else "0"
 
 
+class _BucketMissing(RegistryError):
+    """The registry's bucket does not exist (never created, or gone)."""
+
+
 class S3Artifacts:
     """Versions as objects under ``s3://bucket/prefix/<version>/``, fetched into a local cache."""
 
@@ -132,13 +136,20 @@ class S3Artifacts:
         return f"s3://{self.bucket}/{self._key(version)}"
 
     def _get(self, key: str) -> tuple[bytes, str] | None:
-        from botocore.exceptions import ClientError
+        """The object's bytes and ETag, None when the key does not exist; a bucket that is gone is
+        a RegistryError, never "no such object" (an index read as empty would hide the outage)."""
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except BotoCoreError as error:  # no answer at all: endpoint unreachable, timed out, no credentials
+            raise RegistryError(f"S3 read of s3://{self.bucket}/{key} failed: {error}") from None
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404", "NoSuchBucket"}:
+            code = error.response.get("Error", {}).get("Code")
+            if code in {"NoSuchKey", "404"}:
                 return None
+            if code == "NoSuchBucket":
+                raise _BucketMissing(f"S3 bucket '{self.bucket}' does not exist (reading s3://{self.bucket}/{key})") from None
             raise RegistryError(f"S3 read of s3://{self.bucket}/{key} failed: {error}") from None
         return response["Body"].read(), response["ETag"]
 
@@ -171,8 +182,17 @@ class S3Artifacts:
         return cached
 
     def read_document(self, name: str) -> bytes | None:
-        self._ensure_bucket()
-        fetched = self._get(self._key(name))
+        """The document, None when it (or, before the first write, the bucket) does not exist yet.
+
+        Reading never creates the bucket: one that vanished under a running registry is an
+        outage (RegistryError), not an empty registry."""
+        try:
+            fetched = self._get(self._key(name))
+        except _BucketMissing:
+            if self._bucket_checked:
+                raise
+            return None  # a registry nothing was written to yet
+        self._bucket_checked = True
         return None if fetched is None else fetched[0]
 
     def update_document(self, name: str, update: Update) -> bytes:

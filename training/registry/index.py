@@ -28,7 +28,7 @@ class RegistryIndex(Protocol):
 
     def events(self) -> list[ProductionEvent]: ...
 
-    def promote(self, version: str, cities: list[str], forced: bool) -> None: ...
+    def promote(self, version: str, cities: list[str], forced: bool, by: str | None = None) -> None: ...
 
     def roll_back(self, city: str) -> tuple[str, str]:
         """Undo the city's latest active promotion; return (from_version, to_version)."""
@@ -85,13 +85,12 @@ class JsonIndex:
     def events(self) -> list[ProductionEvent]:
         return [ProductionEvent.model_validate(e) for e in self._state()["production"]]
 
-    def promote(self, version: str, cities: list[str], forced: bool) -> None:
+    def promote(self, version: str, cities: list[str], forced: bool, by: str | None = None) -> None:
         def change(state: dict[str, Any]) -> None:
             next_id = max((e["id"] for e in state["production"]), default=0) + 1
             for offset, city in enumerate(cities):
-                state["production"].append(
-                    {"id": next_id + offset, "city": city, "version": version, "promoted_at": _now(), "forced": forced}
-                )
+                state["production"].append({"id": next_id + offset, "city": city, "version": version,
+                                            "promoted_at": _now(), "forced": forced, "promoted_by": by})
             state["token"] += 1
 
         self._update(change)

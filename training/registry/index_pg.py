@@ -42,16 +42,16 @@ class PostgresIndex:
     def events(self) -> list[ProductionEvent]:
         with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "SELECT id, city, version, promoted_at, forced, rolled_back_at FROM registry_production ORDER BY id"
+                "SELECT id, city, version, promoted_at, forced, rolled_back_at, promoted_by FROM registry_production ORDER BY id"
             )
             return [ProductionEvent.model_validate(row) for row in cur.fetchall()]
 
-    def promote(self, version: str, cities: list[str], forced: bool) -> None:
+    def promote(self, version: str, cities: list[str], forced: bool, by: str | None = None) -> None:
         with self.pool.connection() as conn, conn.transaction():
             for city in cities:
                 conn.execute(
-                    "INSERT INTO registry_production (city, version, forced) VALUES (%s, %s, %s)",
-                    (city, version, forced),
+                    "INSERT INTO registry_production (city, version, forced, promoted_by) VALUES (%s, %s, %s, %s)",
+                    (city, version, forced, by),
                 )
             conn.execute("UPDATE registry_state SET token = token + 1")
 

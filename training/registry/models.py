@@ -58,6 +58,7 @@ class ModelVersion(VersionInfo):
     created_at: datetime
     stage: Stage = "candidate"
     production_cities: list[str] = Field(default_factory=list, description="Cities it is production for now.")
+    promoted_by: str | None = Field(None, description="Who made its latest promotion still in force (None: never promoted).")
     artifact_uri: str = Field(description="Folder or s3:// prefix holding the files.")
     manifest_sha256: str = Field(description="SHA-256 of the manifest, so the manifest itself is checked too.")
 
@@ -73,6 +74,7 @@ class ProductionEvent(BaseModel):
     promoted_at: datetime
     forced: bool = False
     rolled_back_at: datetime | None = None
+    promoted_by: str | None = Field(None, description="The admin principal's id (HTTP) or the CLI user (--by, $USER).")
 
 
 class RollbackResult(BaseModel):

@@ -25,7 +25,7 @@ from training.registry.artifacts import ArtifactStore, open_artifacts
 from training.registry.index import JsonIndex, RegistryIndex, current_production
 from training.registry.index_pg import PostgresIndex
 from training.registry.manifest import build_manifest
-from training.registry.models import ModelVersion, RollbackResult, VersionInfo
+from training.registry.models import ModelVersion, ProductionEvent, RollbackResult, VersionInfo
 
 
 class CheckResult(BaseModel):
@@ -47,6 +47,7 @@ class PromotionResult(BaseModel):
     cities: list[str]
     forced: bool
     checks: list[CheckResult]
+    promoted_by: str | None = None
 
 
 VERSION_PATTERN = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
@@ -98,8 +99,9 @@ class ModelRegistry:
         self.index.add(record)
         return self.get(version)
 
-    def promote(self, version: str, *, force: bool = False, check: PromotionCheck | None = None) -> PromotionResult:
-        """Make ``version`` production for each of its cities.
+    def promote(self, version: str, *, force: bool = False, check: PromotionCheck | None = None,
+                by: str | None = None) -> PromotionResult:
+        """Make ``version`` production for each of its cities, recording ``by`` (who asked) with it.
 
         Unless ``force``, every city that already has a different production version must
         pass ``check``, the promotion policy the caller chooses (the platform's is the
@@ -126,8 +128,8 @@ class ModelRegistry:
                         f"model version {version} does not beat production {current[city]} for {city}: "
                         f"{result.detail} (use --force to promote anyway)"
                     )
-        self.index.promote(version, cities, forced=force)
-        return PromotionResult(version=version, cities=cities, forced=force, checks=checks)
+        self.index.promote(version, cities, forced=force, by=by)
+        return PromotionResult(version=version, cities=cities, forced=force, checks=checks, promoted_by=by)
 
     def rollback(self, city: str | None = None) -> list[RollbackResult]:
         """Restore the previous production of ``city`` (or of every city that has one)."""
@@ -150,23 +152,26 @@ class ModelRegistry:
         return results
 
     # -- reading ---------------------------------------------------------------------
-    def _with_stage(self, record: dict[str, Any], current: dict[str, str], promoted: set[str]) -> ModelVersion:
+    @staticmethod
+    def _with_stage(record: dict[str, Any], events: list[ProductionEvent]) -> ModelVersion:
+        current = current_production(events)
         cities = sorted(city for city, version in current.items() if version == record["version"])
-        stage = "production" if cities else ("archived" if record["version"] in promoted else "candidate")
-        return ModelVersion.model_validate({**record, "stage": stage, "production_cities": cities})
+        promoted = [e for e in events if e.version == record["version"]]
+        stage = "production" if cities else ("archived" if promoted else "candidate")
+        in_force = [e for e in promoted if e.rolled_back_at is None and e.city in cities]
+        promoted_by = max(in_force, key=lambda e: e.id).promoted_by if in_force else None
+        return ModelVersion.model_validate({**record, "stage": stage, "production_cities": cities, "promoted_by": promoted_by})
 
     def get(self, version: str) -> ModelVersion:
         record = self.index.get(version)
         if record is None:
             raise NotFoundError(f"model version {version} is not registered")
-        events = self.index.events()
-        return self._with_stage(record, current_production(events), {e.version for e in events})
+        return self._with_stage(record, self.index.events())
 
     def list_versions(self, city: str | None = None) -> list[ModelVersion]:
         """Versions oldest first (by registration time), optionally only those covering ``city``."""
         events = self.index.events()
-        current, promoted = current_production(events), {e.version for e in events}
-        versions = [self._with_stage(r, current, promoted) for r in self.index.all()]
+        versions = [self._with_stage(r, events) for r in self.index.all()]
         return [v for v in versions if city is None or city.upper() in v.cities]
 
     def fetch(self, version: str) -> Path:

@@ -21,7 +21,7 @@ async def models(who: Viewer, state: State) -> list[ModelOut]:
 
 @router.post("/{version}/promote", responses={409: {"description": "Refused"}})
 async def promote(version: str, who: Admin, state: State, body: PromoteRequest | None = None) -> dict[str, Any]:
-    """Make ``version`` production for its cities (admin); replicas switch within a poll period."""
-    result = await asyncio.to_thread(state.service.directory.promote, version, force=bool(body and body.force))
+    """Make ``version`` production for its cities (admin, recorded as the promoter); replicas switch within a poll period."""
+    result = await asyncio.to_thread(state.service.directory.promote, version, force=bool(body and body.force), by=who.id)
     await state.service.check_registry()  # this replica switches now rather than at its next poll
     return result.model_dump(mode="json")
