@@ -43,10 +43,12 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[None]:
-    """One local Ray for the whole session (2 CPUs, no dashboard)."""
+    """One local Ray for the whole session (2 CPUs, no dashboard). Workers report their metrics to
+    the node's metrics agent every second (Ray's default is 10 s), so the metrics tests wait less."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
+             _system_config={"metrics_report_interval_ms": 1000})
     yield
     try:
         from ray import serve
@@ -110,6 +112,15 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture()
+def open_meteo():
+    """Open-Meteo's forecast and archive APIs on loopback (tests/open_meteo_fake.py)."""
+    from open_meteo_fake import open_meteo_server
+
+    with open_meteo_server() as fake:
+        yield fake
 
 
 @pytest.fixture()
