@@ -127,7 +127,7 @@ async def _issue(settings: PlatformSettings, requests: list[ForecastRequest]) ->
         results = await service.forecast_many(requests, use_cache=True)
     finally:
         await service.stop()  # flushes the recorder: every forecast is stored before the export reads them
-    return results, "redis" if service.cache.enabled else "in-process"
+    return results, "redis" if service.cache.shared else "in-process"
 
 
 def run_daily(settings: PlatformSettings, *, cities: list[str] | None = None, day: date | None = None,

@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -42,14 +43,17 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """One local Ray for the whole session (2 CPUs, no dashboard). Workers report their metrics to
-    the node's metrics agent every second (Ray's default is 10 s), so the metrics tests wait less."""
+def ray_cluster() -> Iterator[Any]:
+    """One local Ray for the whole session (2 CPUs), as a ``ray.init`` context. Its dashboard runs
+    (on a free port) for the job server only: the Job Submission API, what `ray job submit` uses,
+    costs about 2 s of start-up. Workers report their metrics to the node's metrics agent every
+    second (Ray's default is 10 s), so the metrics tests wait less."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False,
-             _system_config={"metrics_report_interval_ms": 1000})
-    yield
+    context = ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
+                       dashboard_port=_free_port(), ignore_reinit_error=True, log_to_driver=False,
+                       _system_config={"metrics_report_interval_ms": 1000})
+    yield context
     try:
         from ray import serve
 

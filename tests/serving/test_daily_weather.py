@@ -61,6 +61,7 @@ def test_a_live_run_fetches_the_weather_forecast_first_and_forecasts_with_it(wor
         stored = open_store(world.settings).read_weather(item["city"], kind="forecast")
         assert len(stored) >= 48 and stored["issued_at"].notna().all()
     assert len(pd.read_parquet(report["export"])) == 2 * 96
+    assert report["cache"] == "in-process"  # no Redis configured: warm in this run only, and said so
 
 
 def test_when_the_weather_service_fails_each_city_is_forecast_with_what_is_stored(world: World, cli, open_meteo,
