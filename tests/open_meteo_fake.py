@@ -14,14 +14,15 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 from zoneinfo import ZoneInfo
+
+from loopback_http import send_json, serving
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "sources" / "open_meteo_delhi.json"
 
@@ -81,12 +82,7 @@ def _handler(fake: FakeOpenMeteo) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": True, "reason": "Not Found"})
 
         def _send(self, status: int, body: dict) -> None:
-            raw = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+            send_json(self, status, body)
 
         def log_message(self, *args: object) -> None:
             pass
@@ -97,12 +93,6 @@ def _handler(fake: FakeOpenMeteo) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def open_meteo_server() -> Iterator[FakeOpenMeteo]:
     fake = FakeOpenMeteo()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    fake.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
+    with serving(_handler(fake)) as base:
+        fake.base = base
         yield fake
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
