@@ -83,6 +83,11 @@ class ServeSettings(Section):
 
 class WeatherSettings(Section):
     forecast_url: str = Field("https://api.open-meteo.com/v1/forecast", description="Open-Meteo forecast API (`efp weather fetch`).")
+    archive_url: str = Field("https://archive-api.open-meteo.com/v1/archive",
+                             description="Open-Meteo historical weather archive (`efp weather fetch --archive`).")
+    daily_fetch: bool = Field(True, description="The daily job fetches every city's weather forecast before forecasting "
+                              "(runs without --as-of only: a forecast issued in the past cannot use one fetched now).")
+    daily_days: int = Field(2, ge=1, le=16, description="Days of weather forecast the daily job fetches (today and tomorrow).")
     timeout_s: float = Field(10.0, gt=0, description="Connect and read timeout of one weather API call.")
     retries: int = Field(3, ge=0, le=10, description="Retries of a failed weather API call (network error, 429 or 5xx).")
     backoff_s: float = Field(0.5, ge=0, description="Wait before the first retry; doubled before each next one.")

@@ -83,6 +83,11 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self._ttl > 0
 
+    @property
+    def shared(self) -> bool:
+        """Kept in Redis, so warm for every replica (else in this process only)."""
+        return self._client is not None
+
     async def get_raw(self, key: str) -> bytes | None:
         """The stored JSON body, or None on a miss, when disabled, or when Redis fails (counted)."""
         if not self.enabled:

@@ -28,8 +28,9 @@ from serving.service import ForecastService
 
 
 def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
-                reload_poll_s: float, record_source: Source = "served") -> ServiceState:
-    metrics = ServiceMetrics()
+                reload_poll_s: float, record_source: Source = "served", ray_metrics: bool = False) -> ServiceState:
+    """``ray_metrics``: export the metrics through Ray's metrics agent too (a Serve replica; serving/metrics.py)."""
+    metrics = ServiceMetrics(ray_export=ray_metrics)
     recorder = ForecastRecorder(lambda: open_forecasts(settings), metrics, source=record_source)
     metrics.registry.register(AlertsCollector(lambda: open_metadata(settings).alerts(limit=100_000, open_only=True)))
     client = redis_client(settings.redis_dsn)

@@ -12,6 +12,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -42,17 +43,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """One local Ray for the whole session (2 CPUs, no dashboard), with the configured Serve
-    fast paths, so the functional suite runs what production runs."""
+def ray_cluster() -> Iterator[Any]:
+    """One local Ray for the whole session (2 CPUs), as a ``ray.init`` context, with the
+    configured Serve fast paths, so the functional suite runs what production runs. Its
+    dashboard runs (on a free port) for the job server only: the Job Submission API, what
+    `ray job submit` uses, costs about 2 s of start-up. Workers report their metrics to the
+    node's metrics agent every second (Ray's default is 10 s), so the metrics tests wait less."""
     import ray
 
     from serving.config import load_deployments_config
     from serving.fast_paths import apply
 
     apply(load_deployments_config().fast_paths)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    yield
+    context = ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1",
+                       dashboard_port=_free_port(), ignore_reinit_error=True, log_to_driver=False,
+                       _system_config={"metrics_report_interval_ms": 1000})
+    yield context
     try:
         from ray import serve
 
@@ -115,6 +121,15 @@ def s3_endpoint() -> Iterator[str]:
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()
+
+
+@pytest.fixture()
+def open_meteo():
+    """Open-Meteo's forecast and archive APIs on loopback (tests/open_meteo_fake.py)."""
+    from open_meteo_fake import open_meteo_server
+
+    with open_meteo_server() as fake:
+        yield fake
 
 
 @pytest.fixture()

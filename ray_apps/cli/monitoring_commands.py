@@ -14,7 +14,7 @@ from data.settings import get_settings
 from ray_apps.cli.output import JsonOption, console, print_json, print_table, reports_errors
 
 forecasts_app = typer.Typer(help="Issued forecasts: the daily job, and what the store keeps.", no_args_is_help=True)
-weather_app = typer.Typer(help="Weather forecasts from the Open-Meteo API.", no_args_is_help=True)
+weather_app = typer.Typer(help="Weather from the Open-Meteo APIs: forecasts, and the historical archive.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts raised by `efp monitor`.", no_args_is_help=True)
 
 _TIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"]
@@ -69,21 +69,36 @@ def forecasts_list(
 @reports_errors
 def weather_fetch(
     city: str = typer.Option(..., "--city", help="City code, e.g. DEL."),
-    days: int = typer.Option(2, "--days", min=1, max=16, help="Days of forecast to fetch (1-16)."),
+    days: Optional[int] = typer.Option(None, "--days", min=1, max=16, help="Days of forecast to fetch (1-16, default 2)."),
+    archive: bool = typer.Option(False, "--archive", help="Observed weather from the historical archive instead (needs --start and --end)."),
+    start: Optional[datetime] = typer.Option(None, "--start", formats=["%Y-%m-%d"], help="With --archive: first local day."),
+    end: Optional[datetime] = typer.Option(None, "--end", formats=["%Y-%m-%d"], help="With --archive: last local day (included)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Fetch the city's hourly weather forecast from Open-Meteo and store it as kind=forecast with issued_at."""
+    """Fetch the city's hourly weather from Open-Meteo: the forecast (stored as kind=forecast with
+    issued_at) or, with --archive, the observations of --start to --end (stored as kind=observed)."""
     from data.catalogue import load_catalogue
-    from data.connectors.open_meteo_api import fetch_forecast
+    from data.connectors.open_meteo_api import fetch_archive, fetch_forecast
     from data.pipeline import ingest
 
+    if archive and (start is None or end is None):
+        raise typer.BadParameter("--archive needs both --start and --end", param_hint="--start/--end")
+    if archive and days is not None:
+        raise typer.BadParameter("the archive takes --start and --end, not --days", param_hint="--days")
+    if not archive and (start is not None or end is not None):
+        raise typer.BadParameter("--start and --end select archive days: add --archive", param_hint="--start/--end")
     settings = get_settings()
     catalogue = load_catalogue(settings)
-    summary = ingest(fetch_forecast(settings.weather, catalogue.get(city), days), settings, catalogue=catalogue)
+    target = catalogue.get(city)
+    if archive:
+        batch = fetch_archive(settings.weather, target, start.date(), end.date())
+    else:
+        batch = fetch_forecast(settings.weather, target, days or 2)
+    summary = ingest(batch, settings, catalogue=catalogue)
     if as_json:
         print_json(summary)
     else:
-        print_table(f"weather forecast for {city.upper()}", [summary.model_dump(
+        print_table(f"weather {'observations' if archive else 'forecast'} for {target.code}", [summary.model_dump(
             include={"input_rows", "accepted", "repaired", "rejected", "inserted", "unchanged"})])
 
 

@@ -2,7 +2,8 @@
 
 ``@serve.ingress()`` without an app defers building it to ``__serve_build_asgi_app__``,
 which runs after ``__init__`` in the replica: the app is built around this replica's
-handles, cache and registry watcher instead of module-level globals.
+handles, cache and registry watcher instead of module-level globals. Its metrics are also
+recorded through Ray's metrics agent, so every replica's counts reach Prometheus (serving/metrics.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Ingress:
         platform = replica_settings(settings)
         engine = ServeEngine(preprocessor, members, ensemble, member_timeout_s=platform.serve.member_timeout_s,
                              stage_timeout_s=platform.serve.stage_timeout_s)
-        self._state = build_state(platform, lambda _directory: engine, reload_poll_s=reload_poll_s)
+        self._state = build_state(platform, lambda _directory: engine, reload_poll_s=reload_poll_s, ray_metrics=True)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return create_api(self._state)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import importlib.metadata
 import importlib.util
+import json
 import os
 import re
 import shlex
@@ -21,7 +22,9 @@ import pytest
 import yaml
 
 from data.settings import PlatformSettings, load_settings
+from k8s_schemas import CORE_SCHEMAS
 from kuberay_schema import (
+    OBJECT_META_SCHEMA,
     CLUSTER_DIR,
     CRD_FILES,
     REPO_ROOT,
@@ -90,6 +93,9 @@ def test_manifest_is_valid_for_its_schema(path: Path, validators: dict[str, Any]
         if doc["kind"] in CRD_FILES:
             assert doc["apiVersion"] == "ray.io/v1", f"{path.name}: KubeRay objects use ray.io/v1"
             errors = schema_errors(validators[doc["kind"]], doc)
+            assert not errors, f"{path.name}:\n" + "\n".join(errors)
+        elif (doc["apiVersion"], doc["kind"]) in CORE_SCHEMAS:
+            errors = schema_errors(jsonschema.Draft7Validator(CORE_SCHEMAS[doc["apiVersion"], doc["kind"]]), doc)
             assert not errors, f"{path.name}:\n" + "\n".join(errors)
         else:
             assert (doc["apiVersion"], doc["kind"]) in CORE_KINDS, path.name
@@ -357,5 +363,89 @@ def test_kustomizations_name_every_manifest_and_keep_jobs_apart() -> None:
         files = {path.name for path in (CLUSTER_DIR / folder).glob("*.yaml") if path.name != "kustomization.yaml"}
         assert listed == files, f"cluster/{folder}/kustomization.yaml: listed {sorted(listed)}, present {sorted(files)}"
         assert kustomization["components"] == ["../image"], f"cluster/{folder}: not through the one image setting"
-        jobs = {name for name in files if name.startswith("rayjob-")}
-        assert jobs == (files if folder == "jobs" else set()), f"cluster/{folder}: RayJobs belong in cluster/jobs only"
+        jobs = {name for name in files if name.startswith(("rayjob-", "cronjob-"))}
+        assert jobs == (files if folder == "jobs" else set()), f"cluster/{folder}: RayJobs and their schedules belong in cluster/jobs only"
+
+
+# --- the daily job's schedule: a CronJob that starts a copy of the suspended RayJob template ---
+
+
+def _schedule_objects() -> dict[str, dict[str, Any]]:
+    return {doc["kind"]: doc for doc in load_documents(CLUSTER_DIR / "jobs" / "cronjob-forecast-daily.yaml")}
+
+
+def _schedule_pod() -> tuple[dict[str, Any], dict[str, str]]:
+    pod = _schedule_objects()["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    return pod, {item["name"]: item["value"] for item in container["env"]}
+
+
+def test_the_daily_job_starts_at_0930_india_time_one_run_at_a_time() -> None:
+    cron = _schedule_objects()["CronJob"]["spec"]
+    assert (cron["schedule"], cron["timeZone"], cron["concurrencyPolicy"]) == ("30 9 * * *", "Asia/Kolkata", "Forbid")
+    assert cron["startingDeadlineSeconds"] <= 30 * 60  # a late start still lands before the 10:00 submission
+    pod, env = _schedule_pod()
+    assert pod["containers"][0]["image"] == "kubectl"  # the name cluster/jobs/kustomization.yaml sets
+    kustomization = yaml.safe_load((CLUSTER_DIR / "jobs" / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert [i["name"] for i in kustomization["images"]] == ["kubectl"] and kustomization["images"][0]["newName"]
+    template = _manifest("RayJob", env["EFP_TEMPLATE"])
+    assert template["spec"]["suspend"] is True, "the template must not run by itself"
+    assert ENTRYPOINT.search(template["spec"]["entrypoint"])[1] == "ray_apps.forecast_daily"
+    assert "kubectl create -f -" in pod["containers"][0]["args"][0]
+
+
+def test_the_schedule_may_start_and_clean_up_rayjobs_and_nothing_else() -> None:
+    objects = _schedule_objects()
+    account, role, binding = objects["ServiceAccount"], objects["Role"], objects["RoleBinding"]
+    pod, _ = _schedule_pod()
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert role["rules"] == [{"apiGroups": ["ray.io"], "resources": ["rayjobs"], "verbs": ["create", "get", "list", "delete"]}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role["metadata"]["name"]}
+    namespace = yaml.safe_load((CLUSTER_DIR / "jobs" / "kustomization.yaml").read_text(encoding="utf-8"))["namespace"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": namespace}]
+
+
+def test_each_run_the_schedule_creates_is_a_valid_rayjob_with_its_own_name(validators: dict[str, Any]) -> None:
+    """The RayJob the script writes (its JSON skeleton around the template's spec, suspend turned
+    off) is valid for the RayJob CRD, named by generateName, and labelled as the runs it lists."""
+    pod, env = _schedule_pod()
+    script = pod["containers"][0]["args"][0]
+    skeleton = re.search(r"printf '(\{.*\})' \"\$spec\"", script)
+    assert skeleton, "the script does not print the run's manifest with printf"
+    spec = copy.deepcopy(_manifest("RayJob", env["EFP_TEMPLATE"])["spec"])
+    text = json.dumps(spec, separators=(",", ":"))  # kubectl's jsonpath prints compact JSON
+    assert '"suspend":true' in text
+    run = json.loads(skeleton[1].replace("%s", text.replace('"suspend":true', '"suspend":false')))
+    assert run["spec"]["suspend"] is False and run["spec"] == {**spec, "suspend": False}
+    assert run["metadata"]["generateName"].endswith("-") and "name" not in run["metadata"]
+    key, _, value = env["EFP_RUNS"].partition("=")
+    assert run["metadata"]["labels"][key] == value
+    schema = copy.deepcopy(validators["RayJob"].schema)
+    meta = copy.deepcopy(OBJECT_META_SCHEMA)
+    meta["properties"]["generateName"] = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9]*)?-$", "maxLength": 58}
+    meta["required"] = ["generateName"]
+    schema["properties"]["metadata"] = meta
+    assert schema_errors(jsonschema.Draft4Validator(schema), run) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "good", "bad"),
+    [(("spec",), "concurrencyPolicy", "concurrencypolicy"),
+     (("spec", "jobTemplate", "spec", "template", "spec"), "serviceAccountName", "serviceAccount")],
+    ids=["cronjob-spec", "pod-spec"],
+)
+def test_a_misspelt_cronjob_field_is_caught(where: tuple[str, ...], good: str, bad: str) -> None:
+    cronjob = copy.deepcopy(_schedule_objects()["CronJob"])
+    node = cronjob
+    for key in where:
+        node = node[key]
+    node[bad] = node.pop(good)
+    errors = schema_errors(jsonschema.Draft7Validator(CORE_SCHEMAS["batch/v1", "CronJob"]), cronjob)
+    assert f"{'.'.join(where)}: Additional properties are not allowed ('{bad}' was unexpected)" in errors
+
+
+def test_a_wrong_schedule_or_policy_is_caught() -> None:
+    cronjob = copy.deepcopy(_schedule_objects()["CronJob"])
+    cronjob["spec"]["schedule"], cronjob["spec"]["concurrencyPolicy"] = "daily at 9:30", "Never"
+    errors = schema_errors(jsonschema.Draft7Validator(CORE_SCHEMAS["batch/v1", "CronJob"]), cronjob)
+    assert [e.split(":")[0] for e in errors] == ["spec.concurrencyPolicy", "spec.schedule"]

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 import kustomize
+from k8s_schemas import CORE_SCHEMAS
 from kuberay_schema import CLUSTER_DIR, CRD_FILES, REPO_ROOT, load_crd_schema, ray_cluster_specs, ray_containers, schema_errors
 
 RENDERED = ("overlays/dev", "overlays/prod", "jobs")
@@ -287,6 +288,8 @@ def test_rendered_objects_are_valid_for_their_schemas(folder: str, validators: d
             errors = schema_errors(validators[obj["kind"]], obj)
         elif obj["kind"] == "Ingress":
             errors = schema_errors(validators["Ingress"], obj)
+        elif (obj["apiVersion"], obj["kind"]) in CORE_SCHEMAS:
+            errors = schema_errors(jsonschema.Draft7Validator(CORE_SCHEMAS[obj["apiVersion"], obj["kind"]]), obj)
         else:
             assert (obj["apiVersion"], obj["kind"]) in CORE_KINDS, name
             errors = []

@@ -1,17 +1,16 @@
 """`efp weather fetch` against a real HTTP server on loopback serving Open-Meteo's documented
-forecast JSON: stored as kind=forecast with issued_at; 5xx retried with backoff; a 4xx and a
+JSON (tests/open_meteo_fake.py): the forecast stored as kind=forecast with issued_at, the
+archive (`--archive --start --end`) as kind=observed; 5xx retried with backoff; a 4xx and a
 server that is not there are one-line errors with a non-zero exit."""
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from datetime import date, timedelta
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -19,55 +18,14 @@ from data.settings import get_settings
 from data.stores import open_store
 from ray_apps.cli import app
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sources" / "open_meteo_delhi.json"
-
-
-class OpenMeteo(BaseHTTPRequestHandler):
-    """Answers GET /v1/forecast; the first ``failures`` calls get a 503, then the fixture."""
-
-    failures = 0
-    calls: list[dict[str, list[str]]] = []
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        query = parse_qs(urlparse(self.path).query)
-        type(self).calls.append(query)
-        if type(self).failures > 0:
-            type(self).failures -= 1
-            self._send(503, {"error": True, "reason": "busy"})
-        elif "latitude" not in query:
-            self._send(400, {"error": True, "reason": "Parameter 'latitude' is missing"})
-        else:
-            self._send(200, json.loads(FIXTURE.read_text()))
-
-    def _send(self, status: int, body: dict) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture()
-def server() -> Iterator[str]:
-    OpenMeteo.failures, OpenMeteo.calls = 0, []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), OpenMeteo)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1/forecast"
-    httpd.shutdown()
-    httpd.server_close()
-
 
 @pytest.fixture()
 def configure(settings, monkeypatch: pytest.MonkeyPatch) -> Iterator:
-    def apply(url: str) -> None:
+    def apply(forecast_url: str, archive_url: str | None = None) -> None:
         monkeypatch.setenv("EFP_DATA_DIR", str(settings.data_dir))
         monkeypatch.setenv("EFP_ENVIRONMENT", "test")
-        monkeypatch.setenv("EFP_WEATHER__FORECAST_URL", url)
+        monkeypatch.setenv("EFP_WEATHER__FORECAST_URL", forecast_url)
+        monkeypatch.setenv("EFP_WEATHER__ARCHIVE_URL", archive_url or forecast_url)
         monkeypatch.setenv("EFP_WEATHER__BACKOFF_S", "0.01")
         monkeypatch.setenv("EFP_WEATHER__TIMEOUT_S", "2")
         get_settings.cache_clear()
@@ -76,15 +34,21 @@ def configure(settings, monkeypatch: pytest.MonkeyPatch) -> Iterator:
     get_settings.cache_clear()
 
 
-def test_fetch_stores_a_forecast_with_its_issue_time_after_retrying_a_busy_server(server: str, configure, settings) -> None:
-    configure(server)
-    OpenMeteo.failures = 2
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # closed again: nothing listens there
+
+
+def test_fetch_stores_a_forecast_with_its_issue_time_after_retrying_a_busy_server(open_meteo, configure, settings) -> None:
+    configure(open_meteo.url("forecast"))
+    open_meteo.failures = 2
     result = CliRunner().invoke(app, ["weather", "fetch", "--city", "del", "--days", "3", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["input_rows"] == 24 and summary["inserted"] == 24 and summary["rejected"] == 0
-    assert len(OpenMeteo.calls) == 3
-    query = OpenMeteo.calls[-1]
+    assert len(open_meteo.calls) == 3
+    query = open_meteo.queries("forecast")[-1]
     assert query["latitude"] and query["forecast_days"] == ["3"] and query["timezone"] == ["Asia/Kolkata"]
     assert "temperature_2m" in query["hourly"][0]
     stored = open_store(settings).read_weather("DEL", kind="forecast")
@@ -93,18 +57,16 @@ def test_fetch_stores_a_forecast_with_its_issue_time_after_retrying_a_busy_serve
     assert open_store(settings).read_weather("DEL").empty  # not mixed with observations
 
 
-def test_a_server_that_keeps_failing_or_refuses_is_one_line_and_non_zero(server: str, configure) -> None:
-    configure(server)
-    OpenMeteo.failures = 10
+def test_a_server_that_keeps_failing_or_refuses_is_one_line_and_non_zero(open_meteo, configure) -> None:
+    configure(open_meteo.url("forecast"))
+    open_meteo.failures = 10
     result = CliRunner().invoke(app, ["weather", "fetch", "--city", "DEL"])
     assert result.exit_code != 0 and "failed after 4 attempt(s): HTTP 503 busy" in result.output
-    assert len(OpenMeteo.calls) == 4 and "Traceback" not in result.output
+    assert len(open_meteo.calls) == 4 and "Traceback" not in result.output
 
 
 def test_an_unreachable_service_and_bad_options_are_one_line_errors(configure) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
+    port = _closed_port()
     configure(f"http://127.0.0.1:{port}/v1/forecast")
     result = CliRunner().invoke(app, ["weather", "fetch", "--city", "DEL"])
     assert result.exit_code != 0 and "unreachable" in result.output and f"127.0.0.1:{port}" in result.output
@@ -112,3 +74,44 @@ def test_an_unreachable_service_and_bad_options_are_one_line_errors(configure) -
     assert CliRunner().invoke(app, ["weather", "fetch", "--city", "XXX"]).exit_code != 0
     bad_days = CliRunner().invoke(app, ["weather", "fetch", "--city", "DEL", "--days", "30"])
     assert bad_days.exit_code == 2 and "--days" in bad_days.output
+
+
+def test_archive_stores_observed_weather_of_the_asked_days_after_retrying(open_meteo, configure, settings) -> None:
+    configure(open_meteo.url("forecast"), open_meteo.url("archive"))
+    open_meteo.failures = 1
+    result = CliRunner().invoke(app, ["weather", "fetch", "--city", "MUM", "--archive", "--start", "2024-03-01",
+                                      "--end", "2024-03-03", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["input_rows"] == 72 and summary["inserted"] == 72 and summary["rejected"] == 0
+    query = open_meteo.queries("archive")[-1]
+    assert len(open_meteo.queries("archive")) == 2 and not open_meteo.queries("forecast")
+    assert query["start_date"] == ["2024-03-01"] and query["end_date"] == ["2024-03-03"]
+    assert query["timezone"] == ["Asia/Kolkata"] and "temperature_2m" in query["hourly"][0] and "forecast_days" not in query
+    observed = open_store(settings).read_weather("MUM")
+    assert len(observed) == 72 and set(observed["kind"]) == {"observed"}
+    assert observed["ts"].min() == pd.Timestamp("2024-02-29T18:30Z") and observed["ts"].max() == pd.Timestamp("2024-03-03T17:30Z")
+    assert open_store(settings).read_weather("MUM", kind="forecast").empty
+    again = CliRunner().invoke(app, ["weather", "fetch", "--city", "MUM", "--archive", "--start", "2024-03-01",
+                                     "--end", "2024-03-03", "--json"])
+    assert json.loads(again.output)["unchanged"] == 72  # a re-fetch is an upsert
+
+
+def test_archive_errors_are_one_line_and_name_what_is_wrong(open_meteo, configure) -> None:
+    port = _closed_port()
+    configure(open_meteo.url("forecast"), f"http://127.0.0.1:{port}/v1/archive")
+    days = ["--start", "2024-03-01", "--end", "2024-03-02"]
+    unreachable = CliRunner().invoke(app, ["weather", "fetch", "--city", "DEL", "--archive", *days])
+    assert unreachable.exit_code != 0 and "unreachable" in unreachable.output and f"127.0.0.1:{port}/v1/archive" in unreachable.output
+    assert len(unreachable.output.strip().splitlines()) == 1 and "after 4 attempt(s)" in unreachable.output
+    configure(open_meteo.url("forecast"), open_meteo.url("archive"))
+    backwards = CliRunner().invoke(app, ["weather", "fetch", "--city", "DEL", "--archive", "--start", "2024-03-02", "--end", "2024-03-01"])
+    assert backwards.exit_code != 0 and "end" in backwards.output and "before start" in backwards.output
+    future = (date.today() + timedelta(days=3)).isoformat()
+    ahead = CliRunner().invoke(app, ["weather", "fetch", "--city", "DEL", "--archive", "--start", "2024-03-01", "--end", future])
+    assert ahead.exit_code != 0 and "in the future" in ahead.output
+    assert not open_meteo.calls  # refused before any request
+    for args, option in ((["--archive", "--start", "2024-03-01"], "--start/--end"), (days, "--archive"),
+                         (["--archive", *days, "--days", "2"], "--days")):
+        refused = CliRunner().invoke(app, ["weather", "fetch", "--city", "DEL", *args])
+        assert refused.exit_code == 2 and option in refused.output, (args, refused.output)

@@ -29,8 +29,10 @@ class World:
         return {"X-API-Key": self.keys[role]}
 
 
-def build_world(tiny_trained, tmp: Path, database_url: str | None, **overrides) -> World:
-    """Copy the tiny bundle's history into this world's store, register the bundle twice, promote the first."""
+def build_world(tiny_trained, tmp: Path, database_url: str | None, *, shift=None, **overrides) -> World:
+    """Copy the tiny bundle's history into this world's store, register the bundle twice, promote the first.
+
+    ``shift`` (a ``pd.Timedelta``) moves the history in time, e.g. so that it ends now."""
     from data.stores import open_store
     from training.bundle import load_bundle
     from training.registry import VersionInfo, open_registry
@@ -40,8 +42,11 @@ def build_world(tiny_trained, tmp: Path, database_url: str | None, **overrides) 
     settings = load_settings(data_dir=tmp / "var", database_url=database_url, environment="test", **overrides)
     source, target = open_store(tiny_trained.settings), open_store(settings)
     for city in tiny_trained.cities:
-        target.write_load(source.read_load(city))
-        target.write_weather(source.read_weather(city))
+        load, weather = source.read_load(city), source.read_weather(city)
+        if shift is not None:
+            load["ts"], weather["ts"] = load["ts"] + shift, weather["ts"] + shift
+        target.write_load(load)
+        target.write_weather(weather)
     bundle = load_bundle(tiny_trained.bundle_dir)
     info = VersionInfo(
         cities=bundle.cities, resolution_minutes=bundle.resolution_minutes, train_start=tiny_trained.data_start,
@@ -71,3 +76,36 @@ def wait_ready(url: str, timeout_s: float = 120) -> None:
     raise TimeoutError(f"{url} not ready after {timeout_s} s")
 
 
+
+
+def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample called ``name`` in a Prometheus text exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [(s.labels, s.value) for family in text_string_to_metric_families(text) for s in family.samples if s.name == name]
+
+
+def scrape_ray_nodes() -> str:
+    """What Prometheus gets from every Ray node's metrics export port through
+    cluster/monitoring/podmonitor.yaml: the exposition with its metric relabelling applied."""
+    import re
+
+    import ray
+    import yaml
+
+    monitor = yaml.safe_load((Path(__file__).resolve().parents[2] / "cluster" / "monitoring" / "podmonitor.yaml").read_text())
+    (rule,) = monitor["spec"]["podMetricsEndpoints"][0]["metricRelabelings"]
+    pattern, replacement = re.compile(rule["regex"]), rule["replacement"].replace("$1", r"\1")
+    lines = []
+    for node in ray.nodes():
+        if node["Alive"]:
+            text = httpx.get(f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics", timeout=10).text
+            for line in text.splitlines():
+                # A metric name is the first token of a sample line and the third of a # HELP/# TYPE line.
+                parts = line.split(" ", 3) if line.startswith("#") else [line]
+                index = 2 if line.startswith("#") else 0
+                head = re.match(r"[A-Za-z_:][A-Za-z0-9_:]*", parts[index]) if len(parts) > index else None
+                if head and (match := pattern.fullmatch(head.group())):
+                    parts[index] = match.expand(replacement) + parts[index][head.end():]
+                lines.append(" ".join(parts))
+    return "\n".join(lines) + "\n"

@@ -1,6 +1,7 @@
 """The forecast service on Ray Serve, started once for this module with the tiny real
 bundle, real Redis (cache, rate limits) and real PostgreSQL (API keys, registry index,
-history): auth, rate limits, cache, batch, hot reload and a member replica killed mid-load.
+history): auth, rate limits, cache, batch, hot reload, a member replica killed mid-load, and live
+metrics (the replica's /metrics and Ray's metrics export, what Prometheus scrapes).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import redis
 from serving.auth.keys import open_key_store
 from training.registry import open_registry
 
-from serving_world import World
+from serving_world import World, samples, scrape_ray_nodes
 
 pytestmark = pytest.mark.slow
 
@@ -162,6 +163,33 @@ def test_killing_a_member_replica_degrades_then_recovers(served: World) -> None:
             assert [m["name"] for m in left_out] == ["xgboost"] and left_out[0]["reason"] and left_out[0]["weight"] == 0
             assert abs(sum(m["weight"] for m in members) - 1) < 1e-6  # renormalised over the rest
     assert not loop.seen[-1][2]
+
+
+def _route_counts(text: str, route: str) -> tuple[float, float]:
+    """(requests answered 200, latency observations) of ``route``, summed over replicas."""
+    requests = sum(v for labels, v in samples(text, "efp_http_requests_total") if labels["route"] == route and labels["status"] == "200")
+    observed = sum(v for labels, v in samples(text, "efp_http_request_seconds_count") if labels["route"] == route)
+    return requests, observed
+
+
+def test_metrics_show_live_values_after_a_few_requests(served: World) -> None:
+    """`curl /metrics` after a few requests: the route's counter went up by them and its latency
+    histogram observed them; Ray's metrics export (every replica, relabelled as the PodMonitor
+    does) shows the same counts under the same names."""
+    route = "/v1/cities"
+    before = _route_counts(httpx.get(f"{served.url}/metrics").text, route)
+    for _ in range(3):
+        assert httpx.get(f"{served.url}{route}", headers=served.headers("viewer")).status_code == 200
+    after = _route_counts(httpx.get(f"{served.url}/metrics").text, route)
+    assert after[0] - before[0] == 3 and after[1] - before[1] == 3, (before, after)
+    scraped = httpx.get(f"{served.url}/metrics").text
+    assert [v for labels, v in samples(scraped, "efp_http_request_seconds_sum") if labels["route"] == route][0] > 0
+    deadline = time.monotonic() + 60  # Ray's agent collects every metrics_report_interval_ms
+    exported = _route_counts(scrape_ray_nodes(), route)
+    while exported < after and time.monotonic() < deadline:
+        time.sleep(0.5)
+        exported = _route_counts(scrape_ray_nodes(), route)
+    assert exported == after
 
 
 def test_metrics_and_health(served: World) -> None:
