@@ -91,9 +91,14 @@ def _is_complete(folder: Path, manifest: bytes) -> bool:
 
 
 class S3Artifacts:
-    """Versions as objects under ``s3://bucket/prefix/<version>/``, fetched into a local cache."""
+    """Versions as objects under ``s3://bucket/prefix/<version>/``, fetched into a local cache.
 
-    def __init__(self, uri: str, endpoint_url: str | None, cache_dir: Path) -> None:
+    ``encryption`` is the server-side encryption every write asks for (``ServerSideEncryption``
+    and, for KMS, ``SSEKMSKeyId``), so artifacts are encrypted at rest even in a bucket
+    without a default encryption policy.
+    """
+
+    def __init__(self, uri: str, endpoint_url: str | None, cache_dir: Path, encryption: dict[str, str] | None = None) -> None:
         import boto3
 
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -101,6 +106,7 @@ class S3Artifacts:
             raise RegistryError(f"registry_uri '{uri}': no bucket named")
         self.bucket, self.prefix, self.cache_dir = bucket, prefix.strip("/"), cache_dir
         self.client = boto3.client("s3", endpoint_url=endpoint_url)
+        self.encryption = dict(encryption or {})
         self._bucket_checked = False
 
     def _key(self, *parts: str) -> str:
@@ -125,9 +131,9 @@ class S3Artifacts:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             relative = path.relative_to(folder).as_posix()
             if relative != MANIFEST_NAME:
-                self.client.upload_file(str(path), self.bucket, self._key(version, relative))
+                self.client.upload_file(str(path), self.bucket, self._key(version, relative), ExtraArgs=self.encryption)
         # The manifest goes last: a version whose upload broke off has none and is never fetched.
-        self.client.put_object(Bucket=self.bucket, Key=self._key(version, MANIFEST_NAME), Body=manifest)
+        self.client.put_object(Bucket=self.bucket, Key=self._key(version, MANIFEST_NAME), Body=manifest, **self.encryption)
         return f"s3://{self.bucket}/{self._key(version)}"
 
     def _get(self, key: str) -> tuple[bytes, str] | None:
@@ -211,7 +217,7 @@ class S3Artifacts:
             new = update(None if fetched is None else fetched[0])
             condition: dict[str, Any] = {"IfNoneMatch": "*"} if fetched is None else {"IfMatch": fetched[1]}
             try:
-                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=new, **condition)
+                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=new, **condition, **self.encryption)
                 return new
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") not in {"PreconditionFailed", "ConditionalRequestConflict", "412"}:
@@ -227,7 +233,18 @@ class S3Artifacts:
             return "0"
 
 
+def s3_encryption(settings: PlatformSettings) -> dict[str, str]:
+    """boto3's arguments for the configured server-side encryption (``s3_sse``), empty when none."""
+    if settings.s3_sse is None:
+        return {}
+    args = {"ServerSideEncryption": settings.s3_sse}
+    if settings.s3_sse_kms_key_id is not None:
+        args["SSEKMSKeyId"] = settings.s3_sse_kms_key_id
+    return args
+
+
 def open_artifacts(settings: PlatformSettings) -> ArtifactStore:
     if settings.registry_is_s3:
-        return S3Artifacts(settings.registry_uri, settings.s3_endpoint_url, settings.data_dir / "cache" / "registry")
+        return S3Artifacts(settings.registry_uri, settings.s3_endpoint_url, settings.data_dir / "cache" / "registry",
+                           s3_encryption(settings))
     return LocalArtifacts(settings.registry_path)
