@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from data.catalogue import load_catalogue
+from data.log_masking import install_log_masking
 from data.settings import PlatformSettings
 from data.stores import open_forecasts, open_metadata
 from data.stores.forecasts import Source
@@ -28,6 +29,7 @@ from serving.service import ForecastService
 
 def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
                 reload_poll_s: float, record_source: Source = "served") -> ServiceState:
+    install_log_masking(settings)
     metrics = ServiceMetrics()
     recorder = ForecastRecorder(lambda: open_forecasts(settings), metrics, source=record_source)
     metrics.registry.register(AlertsCollector(lambda: open_metadata(settings).alerts(limit=100_000, open_only=True)))

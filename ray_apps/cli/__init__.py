@@ -23,6 +23,9 @@ for module in (data_commands, train_command, model_commands, serve_commands, mon
 
 
 def main() -> None:
+    from data.log_masking import install_log_masking
+
+    install_log_masking()  # before any command logs; commands that start Ray or a service add the settings' secrets
     app()
 
 
