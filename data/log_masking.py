@@ -33,7 +33,8 @@ MASK = "***"
 _URL_PASSWORD = re.compile(r"(?P<keep>\b[a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+(?=@)", re.IGNORECASE)
 _FIELD = re.compile(r"(?P<keep>\b(?:password|passwd|pwd|secret|token|api[_-]?key)\b[\"']?\s*[=:]\s*[\"']?)[^\s\"'&,;]+",
                     re.IGNORECASE)
-_BEARER = re.compile(r"(?P<keep>\bbearer\s+)[\w.~+/=-]+", re.IGNORECASE)
+#: A credential is long (a JWT, an opaque token): "Bearer tokens are refused" is prose, not a token.
+_BEARER = re.compile(r"(?P<keep>\bbearer\s+)[\w.~+/=-]{16,}", re.IGNORECASE)
 _JWT = re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*")
 _API_KEY = re.compile(r"(?P<keep>\befp_[0-9a-f]{12}_)[\w-]+")
 _EMAIL = re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)

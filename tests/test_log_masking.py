@@ -69,7 +69,8 @@ def test_a_replicas_log_lines_never_show_secrets_or_email_addresses(tmp_path: Pa
 @pytest.mark.parametrize(("text", "expected"), [
     ("postgresql://u:pw-123@h/db", f"postgresql://u:{MASK}@h/db"),
     ('{"api_key": "abc123"}', f'{{"api_key": "{MASK}"}}'),
-    ("bearer abc.def", f"bearer {MASK}"),
+    ("bearer abcdef0123456789.xyz", f"bearer {MASK}"),
+    ("bearer tokens are refused (401)", "bearer tokens are refused (401)"),
     ("nothing to hide at 10:30 in DEL", "nothing to hide at 10:30 in DEL"),
 ])
 def test_mask_text_patterns(text: str, expected: str) -> None:

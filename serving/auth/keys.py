@@ -219,7 +219,8 @@ class PostgresKeyStore:
 
 
 def open_key_store(settings: PlatformSettings) -> KeyStore:
-    """PostgreSQL when configured, else the metadata folder."""
-    if settings.database_dsn:
-        return PostgresKeyStore(settings.database_dsn)
-    return FileKeyStore(settings.metadata_dir / "api_keys.json")
+    """PostgreSQL when configured, else the metadata folder; creations and revocations are audited."""
+    from serving.auth.audited_keys import AuditedKeyStore
+
+    store: KeyStore = PostgresKeyStore(settings.database_dsn) if settings.database_dsn else FileKeyStore(settings.metadata_dir / "api_keys.json")
+    return AuditedKeyStore(store, settings)

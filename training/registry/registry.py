@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from data.errors import ConflictError, NotFoundError
 from data.settings import REPO_ROOT, PlatformSettings
+from data.stores.audit import record_action
 from training.registry.artifacts import ArtifactStore, open_artifacts
 from training.registry.index import JsonIndex, RegistryIndex, current_production
 from training.registry.index_pg import PostgresIndex
@@ -127,6 +128,7 @@ class ModelRegistry:
                         f"{result.detail} (use --force to promote anyway)"
                     )
         self.index.promote(version, cities, forced=force)
+        record_action(self.settings, "model.promote", version, cities=cities, forced=force)
         return PromotionResult(version=version, cities=cities, forced=force, checks=checks)
 
     def rollback(self, city: str | None = None) -> list[RollbackResult]:
@@ -147,6 +149,7 @@ class ModelRegistry:
         for target in targets:
             from_version, to_version = self.index.roll_back(target)
             results.append(RollbackResult(city=target, from_version=from_version, to_version=to_version))
+            record_action(self.settings, "model.rollback", target, from_version=from_version, to_version=to_version)
         return results
 
     # -- reading ---------------------------------------------------------------------
