@@ -193,7 +193,7 @@ class PostgresKeyStore:
 
     def list(self) -> list[ApiKey]:
         with self._pool.connection() as conn:
-            rows = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY created_at").fetchall()
+            rows = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY created_at").fetchall()  # nosec B608: _COLUMNS is a class constant
         return [ApiKey(*row) for row in rows]
 
     def get(self, key_id: str) -> ApiKey | None:
@@ -202,7 +202,7 @@ class PostgresKeyStore:
 
         try:
             with self._pool.connection() as conn:
-                row = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id = %s", (key_id,)).fetchone()
+                row = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id = %s", (key_id,)).fetchone()  # nosec B608: constant columns, id is a parameter
         except (OperationalError, PoolTimeout) as error:
             raise KeyStoreUnavailableError(str(error)) from error
         return ApiKey(*row) if row else None
@@ -210,7 +210,7 @@ class PostgresKeyStore:
     def revoke(self, key_id: str) -> ApiKey:
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = %s RETURNING {self._COLUMNS}",
+                f"UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = %s RETURNING {self._COLUMNS}",  # nosec B608: constant columns
                 (key_id,),
             ).fetchone()
         if row is None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import subprocess
+import subprocess  # nosec B404: runs only `git rev-parse HEAD`, a fixed argument list
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,7 +61,7 @@ def new_version_id(now: datetime | None = None) -> str:
 
 def current_git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)  # nosec B603 B607: fixed argv, no shell; git from PATH like any tool
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
