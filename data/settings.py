@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from data.config_files import (
@@ -79,6 +79,16 @@ class ServeSettings(Section):
     ingress_replicas: int = Field(
         1, ge=1, description="Ingress replicas sharing the rate limits (set by the Serve app from its deployments file); "
                              "without Redis each replica allows rate / ingress_replicas.")
+    tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain) for HTTPS on the service's own port; None: plain HTTP (TLS at the ingress).")
+    tls_key_file: Path | None = Field(None, description="PEM private key of `tls_cert_file`; set both or neither.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> "ServeSettings":
+        """A certificate without its key (or the reverse) would start a plain-HTTP port the operator took for HTTPS."""
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("serve.tls_cert_file and serve.tls_key_file go together: set both or neither")
+        return self
 
 
 class WeatherSettings(Section):
@@ -109,6 +119,9 @@ class PlatformSettings(BaseSettings):
         None, description="PostgreSQL URL (a secret: it may hold a password); None keeps data in the Parquet lake and files.")
     registry_uri: str = Field("var/registry", description="Model artifacts: folder path or s3://bucket/prefix.")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto) for the registry.")
+    s3_sse: Literal["AES256", "aws:kms"] | None = Field(
+        None, description="Server-side encryption of every object the registry writes to S3; None: the bucket's default.")
+    s3_sse_kms_key_id: str | None = Field(None, description="KMS key (id or ARN) for `s3_sse: aws:kms`; None: the AWS-managed key.")
     redis_url: SecretStr | None = Field(
         None, description="Redis URL for cache and rate limits (a secret: it may hold a password); None keeps them in-process.")
     redis_prefix: str = Field("efp:", description="Prefix of every Redis key this platform writes.")
@@ -140,6 +153,14 @@ class PlatformSettings(BaseSettings):
         """Auth off makes every caller an admin: fine on a laptop, never in production."""
         if value == "production" and info.data.get("auth_enabled") is False:
             raise ValueError("production needs auth_enabled: true (auth off makes every caller an admin)")
+        return value
+
+    @field_validator("s3_sse_kms_key_id", mode="after")
+    @classmethod
+    def _kms_key_needs_kms(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A KMS key with AES256 (or no) encryption would be ignored silently: refuse it."""
+        if value is not None and info.data.get("s3_sse") != "aws:kms":
+            raise ValueError("a KMS key needs s3_sse: aws:kms")
         return value
 
     @field_validator("jwt_secret", mode="after")

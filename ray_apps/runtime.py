@@ -26,6 +26,9 @@ def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None, log_to_
     """Make sure this process is connected to Ray; returns True when this call started or joined it."""
     import ray
 
+    from data.log_masking import install_log_masking
+
+    install_log_masking(settings)
     if ray.is_initialized():
         return False
     # "local" rather than None: a bare ray.init() joins whatever cluster `ray start` left on

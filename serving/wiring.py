@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from data.catalogue import load_catalogue
+from data.log_masking import install_log_masking
 from data.settings import PlatformSettings
 from data.stores import open_forecasts, open_metadata
 from data.stores.forecasts import Source
@@ -30,6 +31,7 @@ from serving.service import ForecastService
 def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
                 reload_poll_s: float, record_source: Source = "served", ray_metrics: bool = False) -> ServiceState:
     """``ray_metrics``: export the metrics through Ray's metrics agent too (a Serve replica; serving/metrics.py)."""
+    install_log_masking(settings)
     metrics = ServiceMetrics(ray_export=ray_metrics)
     recorder = ForecastRecorder(lambda: open_forecasts(settings), metrics, source=record_source)
     metrics.registry.register(AlertsCollector(lambda: open_metadata(settings).alerts(limit=100_000, open_only=True)))

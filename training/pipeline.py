@@ -7,7 +7,7 @@ members in this process (tiny bundles in tests, the single-process benchmark bas
 
 from __future__ import annotations
 
-import subprocess
+import subprocess  # nosec B404: runs only `git rev-parse HEAD`, a fixed argument list
 import tempfile
 import time
 from collections.abc import Callable
@@ -56,7 +56,7 @@ class TrainReport(BaseModel):
 
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)  # nosec B603 B607: fixed argv, no shell; git from PATH like any tool
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None

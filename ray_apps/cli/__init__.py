@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from ray_apps.cli import data_commands, demo_command, model_commands, monitoring_commands, serve_commands, train_command
+from ray_apps.cli import (audit_commands, data_commands, demo_command, model_commands, monitoring_commands, serve_commands,
+                          train_command)
 
 app = typer.Typer(
     name="efp",
@@ -18,11 +19,24 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data_commands, train_command, model_commands, serve_commands, monitoring_commands, demo_command):
+
+
+@app.callback()
+def _every_command() -> None:
+    """Before each command: the audit log names the OS user for keys, promotions and rollbacks."""
+    from data.stores.audit import set_actor
+
+    set_actor(audit_commands.cli_actor())
+
+
+for module in (data_commands, train_command, model_commands, serve_commands, monitoring_commands, audit_commands, demo_command):
     module.register(app)
 
 
 def main() -> None:
+    from data.log_masking import install_log_masking
+
+    install_log_masking()  # before any command logs; commands that start Ray or a service add the settings' secrets
     app()
 
 

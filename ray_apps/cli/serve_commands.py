@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import typer
 from rich.console import Console
@@ -12,17 +12,27 @@ from rich.console import Console
 from data.settings import get_settings
 from ray_apps.cli.output import JsonOption, console, print_json, print_table, reports_errors
 
+Engine = Literal["serve", "local"]
+
 keys_app = typer.Typer(help="API keys of the forecast service (stored hashed; the key is shown once).", no_args_is_help=True)
 
 
 @reports_errors
 def serve_command(
     port: Optional[int] = typer.Option(None, "--port", help="HTTP port (default: settings serve.port)."),
+    engine: Engine = typer.Option("serve", "--engine",
+                                  help="serve: the Ray Serve graph; local: the whole ensemble in this process under uvicorn, no Ray."),
+    tls_cert: Optional[Path] = typer.Option(None, "--tls-cert", help="PEM certificate: serve HTTPS (default: settings serve.tls_cert_file)."),
+    tls_key: Optional[Path] = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert (default: settings serve.tls_key_file)."),
 ) -> None:
-    """Start the forecast service on local Ray (or settings.ray_address) until Ctrl-C."""
-    from ray_apps.serve_runner import run_service
+    """Start the forecast service on local Ray (or settings.ray_address), or in-process with --engine local, until Ctrl-C."""
+    from ray_apps.serve_runner import run_local_service, run_service
+    from serving.tls import with_tls
 
-    raise typer.Exit(run_service(get_settings(), port=port, say=console.print))
+    settings = get_settings()
+    settings = settings.model_copy(update={"serve": with_tls(settings.serve, tls_cert, tls_key)})
+    run = run_local_service if engine == "local" else run_service
+    raise typer.Exit(run(settings, port=port, say=console.print))
 
 
 @reports_errors

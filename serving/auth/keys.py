@@ -224,7 +224,7 @@ class PostgresKeyStore:
 
     def list(self) -> list[ApiKey]:
         with self._pool.connection() as conn:
-            rows = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY created_at").fetchall()
+            rows = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys ORDER BY created_at").fetchall()  # nosec B608: _COLUMNS is a class constant
         return [ApiKey(*row) for row in rows]
 
     def get(self, key_id: str) -> ApiKey | None:
@@ -233,7 +233,7 @@ class PostgresKeyStore:
 
         try:
             with self._pool.connection() as conn:
-                row = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id = %s", (key_id,)).fetchone()
+                row = conn.execute(f"SELECT {self._COLUMNS} FROM api_keys WHERE id = %s", (key_id,)).fetchone()  # nosec B608: constant columns, id is a parameter
         except (OperationalError, PoolTimeout) as error:
             raise KeyStoreUnavailableError(str(error)) from error
         return ApiKey(*row) if row else None
@@ -241,7 +241,7 @@ class PostgresKeyStore:
     def revoke(self, key_id: str) -> ApiKey:
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = %s RETURNING {self._COLUMNS}",
+                f"UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = %s RETURNING {self._COLUMNS}",  # nosec B608: constant columns
                 (key_id,),
             ).fetchone()
         if row is None:
@@ -250,7 +250,8 @@ class PostgresKeyStore:
 
 
 def open_key_store(settings: PlatformSettings) -> KeyStore:
-    """PostgreSQL when configured, else the metadata folder."""
-    if settings.database_dsn:
-        return PostgresKeyStore(settings.database_dsn)
-    return FileKeyStore(settings.metadata_dir / "api_keys.json")
+    """PostgreSQL when configured, else the metadata folder; creations and revocations are audited."""
+    from serving.auth.audited_keys import AuditedKeyStore
+
+    store: KeyStore = PostgresKeyStore(settings.database_dsn) if settings.database_dsn else FileKeyStore(settings.metadata_dir / "api_keys.json")
+    return AuditedKeyStore(store, settings)

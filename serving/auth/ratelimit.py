@@ -48,7 +48,7 @@ end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / rate) + 1000)
 return {allowed, retry}
-"""
+"""  # nosec B105: a Lua script (the name says TOKEN), not a password
 
 
 @dataclass(frozen=True)

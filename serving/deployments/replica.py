@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from data.log_masking import install_log_masking
 from data.settings import PlatformSettings, get_settings, load_settings
 from serving.model_directory import ModelDirectory
 from training.api import ModelBundle
@@ -23,8 +24,10 @@ logger = logging.getLogger("ray.serve")
 
 
 def replica_settings(overrides: dict[str, Any]) -> PlatformSettings:
-    """Settings inside a replica: the builder's overrides, else configs + environment."""
-    return load_settings(**overrides) if overrides else get_settings()
+    """Settings inside a replica: the builder's overrides, else configs + environment; its logs masked from here on."""
+    settings = load_settings(**overrides) if overrides else get_settings()
+    install_log_masking(settings)
+    return settings
 
 
 class VersionedModels:

@@ -32,7 +32,7 @@ def _cancel(call: DeploymentResponse) -> None:
     """Tell the member to stop working on a request nobody waits for any more."""
     try:
         call.cancel()
-    except Exception:  # already finished or failed: nothing to cancel
+    except Exception:  # nosec B110: already finished or failed, so there is nothing to cancel
         pass
 
 

@@ -362,6 +362,21 @@ def test_prod_serves_production_config_with_two_replicas_on_the_request_path() -
     assert dev["applications"][0]["import_path"] == "serving.app:app"
 
 
+@pytest.mark.parametrize("folder", RENDERED)
+def test_tls_is_a_secret_reference_never_a_committed_secret(folder: str) -> None:
+    """The certificate is made in the cluster (kubectl or cert-manager); no manifest carries key material,
+    and every host an Ingress answers is covered by one of its TLS entries."""
+    objects = _rendered(folder)
+    assert not [obj for obj in objects if obj["kind"] == "Secret"], f"{folder}: a Secret is committed"
+    assert "PRIVATE KEY" not in yaml.safe_dump_all(objects)
+    for ingress in (obj for obj in objects if obj["kind"] == "Ingress"):
+        tls = ingress["spec"].get("tls") or []
+        assert tls and all(entry.get("secretName") for entry in tls), f"{folder}: Ingress without a TLS secret"
+        covered = {host for entry in tls for host in entry.get("hosts", [])}
+        hosts = {rule["host"] for rule in ingress["spec"]["rules"] if "host" in rule}
+        assert hosts <= covered, f"{folder}: hosts served without TLS: {sorted(hosts - covered)}"
+
+
 def test_dev_is_smaller_than_prod_and_has_no_gpus_or_ingress() -> None:
     assert not [obj for obj in _rendered("overlays/dev") if obj["kind"] == "Ingress"]
     dev_cluster = _one("overlays/dev", "RayCluster", "efp")["spec"]

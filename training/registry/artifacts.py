@@ -7,17 +7,16 @@ manifest, hand back a verified local folder, and read/replace one small JSON doc
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import Any, Protocol
 
 from data.settings import PlatformSettings
+from data.stores.locking import file_lock
 from training.registry.errors import CorruptArtifactError, RegistryError
 from training.registry.manifest import MANIFEST_NAME, parse_manifest, verify_folder
 
@@ -61,22 +60,12 @@ class LocalArtifacts:
         verify_folder(folder, files, version)
         return folder
 
-    @contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f".{name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def read_document(self, name: str) -> bytes | None:
         path = self.root / name
         return path.read_bytes() if path.exists() else None
 
     def update_document(self, name: str, update: Update) -> bytes:
-        with self._locked(name):
+        with file_lock(self.root / f".{name}.lock"):
             new = update(self.read_document(name))
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{name}.")
             with os.fdopen(fd, "wb") as handle:
@@ -95,10 +84,25 @@ class _BucketMissing(RegistryError):
     """The registry's bucket does not exist (never created, or gone)."""
 
 
-class S3Artifacts:
-    """Versions as objects under ``s3://bucket/prefix/<version>/``, fetched into a local cache."""
+#: Suffix of the temporary folders a cache download writes into before its rename.
+_STAGING = ".partial"
 
-    def __init__(self, uri: str, endpoint_url: str | None, cache_dir: Path) -> None:
+
+def _is_complete(folder: Path, manifest: bytes) -> bool:
+    """A cache copy is complete once its manifest, the last file a download writes, matches the index's."""
+    marker = folder / MANIFEST_NAME
+    return marker.is_file() and marker.read_bytes() == manifest
+
+
+class S3Artifacts:
+    """Versions as objects under ``s3://bucket/prefix/<version>/``, fetched into a local cache.
+
+    ``encryption`` is the server-side encryption every write asks for (``ServerSideEncryption``
+    and, for KMS, ``SSEKMSKeyId``), so artifacts are encrypted at rest even in a bucket
+    without a default encryption policy.
+    """
+
+    def __init__(self, uri: str, endpoint_url: str | None, cache_dir: Path, encryption: dict[str, str] | None = None) -> None:
         import boto3
 
         bucket, _, prefix = uri.removeprefix("s3://").partition("/")
@@ -106,6 +110,7 @@ class S3Artifacts:
             raise RegistryError(f"registry_uri '{uri}': no bucket named")
         self.bucket, self.prefix, self.cache_dir = bucket, prefix.strip("/"), cache_dir
         self.client = boto3.client("s3", endpoint_url=endpoint_url)
+        self.encryption = dict(encryption or {})
         self._bucket_checked = False
 
     def _key(self, *parts: str) -> str:
@@ -130,9 +135,9 @@ class S3Artifacts:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             relative = path.relative_to(folder).as_posix()
             if relative != MANIFEST_NAME:
-                self.client.upload_file(str(path), self.bucket, self._key(version, relative))
+                self.client.upload_file(str(path), self.bucket, self._key(version, relative), ExtraArgs=self.encryption)
         # The manifest goes last: a version whose upload broke off has none and is never fetched.
-        self.client.put_object(Bucket=self.bucket, Key=self._key(version, MANIFEST_NAME), Body=manifest)
+        self.client.put_object(Bucket=self.bucket, Key=self._key(version, MANIFEST_NAME), Body=manifest, **self.encryption)
         return f"s3://{self.bucket}/{self._key(version)}"
 
     def _get(self, key: str) -> tuple[bytes, str] | None:
@@ -154,32 +159,59 @@ class S3Artifacts:
         return response["Body"].read(), response["ETag"]
 
     def local_copy(self, version: str, manifest_sha256: str) -> Path:
-        fetched = self._get(self._key(version, MANIFEST_NAME))
+        """The verified cache folder of ``version``, downloaded once per host however many replicas ask.
+
+        Every replica warms a newly promoted version at once, so the download runs under a
+        per-version ``flock`` in the cache: the first one downloads into a temporary folder
+        and renames it into place; the others wait, then find it complete and use it. A folder
+        counts as complete only with its manifest, written last, matching the index; what a
+        killed download leaves (a temporary folder, or a folder without that manifest) is
+        cleared under the same lock, since no one reads an incomplete copy. A complete copy is
+        never replaced while it verifies: other replicas may be loading it.
+        """
+        key = self._key(version, MANIFEST_NAME)
+        fetched = self._get(key)
         if fetched is None:
-            raise CorruptArtifactError(f"model version {version}: s3://{self.bucket}/{self._key(version, MANIFEST_NAME)} is missing")
-        files = parse_manifest(fetched[0], version, manifest_sha256)
+            raise CorruptArtifactError(f"model version {version}: s3://{self.bucket}/{key} is missing")
+        manifest = fetched[0]
+        files = parse_manifest(manifest, version, manifest_sha256)
         cached = self.cache_dir / version
-        if cached.is_dir():
+        with file_lock(self.cache_dir / ".locks" / f"{version}.lock"):
+            if _is_complete(cached, manifest):
+                try:
+                    verify_folder(cached, files, version)
+                    return cached
+                except CorruptArtifactError:
+                    pass  # a damaged copy is refetched, never used
+            self._clear_leftovers(version, cached)
+            staging = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=f".{version}.", suffix=_STAGING))
             try:
-                verify_folder(cached, files, version)
-                return cached
-            except CorruptArtifactError:
-                shutil.rmtree(cached)  # a damaged cache is refetched, never used
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.cache_dir, prefix=f".{version}."))
-        try:
-            for relative in files:
-                body = self._get(self._key(version, relative))
-                if body is None:
-                    raise CorruptArtifactError(f"model version {version}: artifact '{relative}' is missing in S3")
-                (staging / relative).parent.mkdir(parents=True, exist_ok=True)
-                (staging / relative).write_bytes(body[0])
-            verify_folder(staging, files, version)
-            os.replace(staging, cached)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+                for relative in files:
+                    body = self._get(self._key(version, relative))
+                    if body is None:
+                        raise CorruptArtifactError(f"model version {version}: artifact '{relative}' is missing in S3")
+                    (staging / relative).parent.mkdir(parents=True, exist_ok=True)
+                    (staging / relative).write_bytes(body[0])
+                verify_folder(staging, files, version)
+                (staging / MANIFEST_NAME).write_bytes(manifest)  # last: the mark of a complete copy
+                os.rename(staging, cached)  # `cached` is gone (cleared above, under the lock)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
         return cached
+
+    def _clear_leftovers(self, version: str, cached: Path) -> None:
+        """Remove what a killed or failed download of ``version`` left; call it under the version's lock.
+
+        The lock holder is the only downloader of this version, so every temporary folder of
+        it belongs to a dead process; a folder at ``cached`` here is incomplete or damaged.
+        """
+        for leftover in self.cache_dir.glob(f".{version}.*{_STAGING}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        if cached.exists():
+            aside = self.cache_dir / f".{version}.{uuid.uuid4().hex[:8]}.damaged{_STAGING}"
+            os.rename(cached, aside)  # one atomic step, so `cached` is never half-removed
+            shutil.rmtree(aside, ignore_errors=True)
 
     def read_document(self, name: str) -> bytes | None:
         """The document, None when it (or, before the first write, the bucket) does not exist yet.
@@ -205,7 +237,7 @@ class S3Artifacts:
             new = update(None if fetched is None else fetched[0])
             condition: dict[str, Any] = {"IfNoneMatch": "*"} if fetched is None else {"IfMatch": fetched[1]}
             try:
-                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=new, **condition)
+                self.client.put_object(Bucket=self.bucket, Key=self._key(name), Body=new, **condition, **self.encryption)
                 return new
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") not in {"PreconditionFailed", "ConditionalRequestConflict", "412"}:
@@ -221,7 +253,18 @@ class S3Artifacts:
             return "0"
 
 
+def s3_encryption(settings: PlatformSettings) -> dict[str, str]:
+    """boto3's arguments for the configured server-side encryption (``s3_sse``), empty when none."""
+    if settings.s3_sse is None:
+        return {}
+    args = {"ServerSideEncryption": settings.s3_sse}
+    if settings.s3_sse_kms_key_id is not None:
+        args["SSEKMSKeyId"] = settings.s3_sse_kms_key_id
+    return args
+
+
 def open_artifacts(settings: PlatformSettings) -> ArtifactStore:
     if settings.registry_is_s3:
-        return S3Artifacts(settings.registry_uri, settings.s3_endpoint_url, settings.data_dir / "cache" / "registry")
+        return S3Artifacts(settings.registry_uri, settings.s3_endpoint_url, settings.data_dir / "cache" / "registry",
+                           s3_encryption(settings))
     return LocalArtifacts(settings.registry_path)

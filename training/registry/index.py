@@ -116,5 +116,5 @@ class JsonIndex:
 
 def _parse(raw: bytes | None) -> dict[str, Any]:
     if not raw:
-        return {"token": 0, "versions": {}, "production": []}
+        return {"token": 0, "versions": {}, "production": []}  # nosec B105: the index change counter, not a secret
     return json.loads(raw)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import subprocess
+import subprocess  # nosec B404: runs only `git rev-parse HEAD`, a fixed argument list
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +21,7 @@ from pydantic import BaseModel
 
 from data.errors import ConflictError, NotFoundError
 from data.settings import REPO_ROOT, PlatformSettings
+from data.stores.audit import record_action
 from training.registry.artifacts import ArtifactStore, open_artifacts
 from training.registry.index import JsonIndex, RegistryIndex, current_production
 from training.registry.index_pg import PostgresIndex
@@ -61,7 +62,7 @@ def new_version_id(now: datetime | None = None) -> str:
 
 def current_git_commit() -> str:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)  # nosec B603 B607: fixed argv, no shell; git from PATH like any tool
         return out.stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -129,6 +130,7 @@ class ModelRegistry:
                         f"{result.detail} (use --force to promote anyway)"
                     )
         self.index.promote(version, cities, forced=force, by=by)
+        record_action(self.settings, "model.promote", version, cities=cities, forced=force)
         return PromotionResult(version=version, cities=cities, forced=force, checks=checks, promoted_by=by)
 
     def rollback(self, city: str | None = None) -> list[RollbackResult]:
@@ -149,6 +151,7 @@ class ModelRegistry:
         for target in targets:
             from_version, to_version = self.index.roll_back(target)
             results.append(RollbackResult(city=target, from_version=from_version, to_version=to_version))
+            record_action(self.settings, "model.rollback", target, from_version=from_version, to_version=to_version)
         return results
 
     # -- reading ---------------------------------------------------------------------

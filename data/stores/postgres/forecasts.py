@@ -53,7 +53,7 @@ class PostgresForecastStore:
         columns = ", ".join(f"p.{c}" if c in ("ts", "p10", "p50", "p90") else f"f.{c}" for c in BLOCK_COLUMNS)
         with get_pool(self.url).connection() as conn:
             rows = conn.execute(
-                f"SELECT {columns} FROM forecasts f JOIN forecast_points p ON p.forecast_id = f.id"
+                f"SELECT {columns} FROM forecasts f JOIN forecast_points p ON p.forecast_id = f.id"  # nosec B608: constant columns and conditions; values are parameters
                 f" WHERE {' AND '.join(where)} ORDER BY p.ts, f.as_of", params,
             ).fetchall()
         return conform_blocks(pd.DataFrame(rows, columns=list(BLOCK_COLUMNS))) if rows else empty_blocks()

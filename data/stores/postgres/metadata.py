@@ -69,7 +69,7 @@ class PostgresMetadataStore:
         where, params = ("WHERE city = %s", [city.upper()]) if city else ("", [])
         with self._pool().connection() as conn:
             rows = conn.execute(
-                f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine {where} ORDER BY id DESC LIMIT %s",
+                f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine {where} ORDER BY id DESC LIMIT %s",  # nosec B608: constant columns and condition; values are parameters
                 [*params, limit],
             ).fetchall()
         return normalise_quarantine("", pd.DataFrame(rows, columns=list(QUARANTINE_COLUMNS))).assign(
@@ -136,7 +136,7 @@ class PostgresMetadataStore:
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         with self._pool().connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             cur.execute(
-                "SELECT id, created_at, city, kind, severity, message, details, acknowledged, resolved_at FROM alerts"
+                "SELECT id, created_at, city, kind, severity, message, details, acknowledged, resolved_at FROM alerts"  # nosec B608: constant conditions; values are parameters
                 f" {where} ORDER BY id DESC LIMIT %s",
                 [*params, limit],
             )

@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from data.stores.audit import acting_as
 from serving.api.deps import Admin, State, Viewer
 from serving.api.errors import ERROR_RESPONSES
 from serving.schemas import ModelOut, PromoteRequest
@@ -22,6 +23,7 @@ async def models(who: Viewer, state: State) -> list[ModelOut]:
 @router.post("/{version}/promote", responses={409: {"description": "Refused"}})
 async def promote(version: str, who: Admin, state: State, body: PromoteRequest | None = None) -> dict[str, Any]:
     """Make ``version`` production for its cities (admin, recorded as the promoter); replicas switch within a poll period."""
-    result = await asyncio.to_thread(state.service.directory.promote, version, force=bool(body and body.force), by=who.id)
+    with acting_as(who.id):  # the audit log names the caller
+        result = await asyncio.to_thread(state.service.directory.promote, version, force=bool(body and body.force), by=who.id)
     await state.service.check_registry()  # this replica switches now rather than at its next poll
     return result.model_dump(mode="json")
