@@ -10,6 +10,7 @@ nothing is left running.
 
 from __future__ import annotations
 
+import logging
 import signal
 import ssl
 import threading
@@ -106,6 +107,9 @@ def run_service(settings: PlatformSettings, *, port: int | None = None, say: Say
     try:
         apply_fast_paths(fast_paths)  # before Ray starts: its Serve processes read them at import
         started_ray = init_ray(settings, log_to_driver=False)  # replicas log to files, not to this console
+        # Serve's driver-side INFO lines ("Started Serve", "Deploying app", one per deployment) say
+        # what our own start/ready lines say; its warnings and errors still reach the console.
+        logging.getLogger("ray.serve").setLevel(logging.WARNING)
         # After ray.init, which installs its own SIGTERM handler: ours must win so we shut down cleanly.
         previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         port = port or settings.serve.port
