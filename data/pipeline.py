@@ -7,7 +7,14 @@ that bad input never changes what is stored: whole-file problems are raised by t
 connector or the validator before any write; the clean frames of a batch are then
 written inside one ``staged()`` block of the store (one PostgreSQL transaction, or lake
 partitions renamed into place only after all are written); the run and its quarantined
-rows are recorded last.
+rows are recorded last, as one record (``record_run`` with the quarantine: one
+transaction, or the quarantine file before the run's line).
+
+Why the data commit comes first: a run in the metadata is a claim that its rows are
+stored. Recorded before the commit, a failed or killed write would leave a run claiming
+rows that are not there. Recorded after, a crash between the two leaves rows stored and no
+run: nothing claims anything false, and importing the same file again (idempotent upserts)
+records the run with those rows counted as unchanged.
 """
 
 from __future__ import annotations
@@ -109,6 +116,5 @@ def ingest(
         rejections=dict(outcome.rejections),
         quarantined=_quarantine_sample(outcome.quarantine),
     )
-    metadata.record_run(summary, started, datetime.now(timezone.utc))
-    metadata.add_quarantine(summary.run_id, outcome.quarantine)
+    metadata.record_run(summary, started, datetime.now(timezone.utc), outcome.quarantine)
     return summary

@@ -76,3 +76,31 @@ def test_missing_column_stores_nothing(settings, tmp_path):
     assert "load_mw" in str(error.value) and str(path) in str(error.value)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in settings.lake_dir.rglob("*.parquet")) == before
     assert len(open_metadata(settings).runs()) == runs_before
+
+
+def _break_quarantine(settings) -> None:
+    """Make storing the quarantine fail for real: a file where its folder goes, or no table."""
+    if settings.database_dsn:
+        import psycopg
+
+        open_metadata(settings).runs()  # the migrations are applied
+        with psycopg.connect(settings.database_dsn, autocommit=True) as conn:
+            conn.execute("DROP TABLE quarantine")
+    else:
+        settings.metadata_dir.mkdir(parents=True, exist_ok=True)
+        (settings.metadata_dir / "quarantine").write_text("not a folder", encoding="utf-8")
+
+
+def test_a_run_is_recorded_together_with_its_quarantine_or_not_at_all(any_settings, tmp_path):
+    """Order (issue 11, finding 12): data commit, then the run with its quarantine as one record."""
+    path = tmp_path / "delhi.csv"
+    path.write_text("timestamp,load_mw\n2024-03-01T00:00:00+05:30,4100\n2024-03-01T00:15:00+05:30,-4\n"
+                    "2024-03-01T00:30:00+05:30,4080\n", encoding="utf-8")
+    catalogue = load_catalogue(any_settings)
+    _break_quarantine(any_settings)
+    with pytest.raises(Exception) as failure:
+        ingest(read_csv(path, city="DEL", catalogue=catalogue), any_settings, catalogue=catalogue)
+    assert not isinstance(failure.value, AssertionError)
+    assert open_metadata(any_settings).runs() == []  # no run claims rejected rows it has no quarantine for
+    stored = len(open_store(any_settings).read_load("DEL"))
+    assert stored > 0  # the data commit came first; importing again records the run
