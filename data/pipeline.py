@@ -28,7 +28,7 @@ from data.catalogue import Catalogue, load_catalogue
 from data.records import QUARANTINE_SAMPLE, IngestSummary, QuarantinedRow, SourceBatch, ValidationOutcome
 from data.settings import PlatformSettings
 from data.stores import MetadataStore, TimeSeriesStore, WriteCounts, open_metadata, open_store
-from data.validation import validate
+from data.validation import TimeRange, validate
 
 
 def new_run_id() -> str:
@@ -92,7 +92,7 @@ def ingest(
     """Validate ``batch``, store it, record the run; returns the summary of the CLI contract."""
     started = datetime.now(timezone.utc)
     catalogue = catalogue or load_catalogue(settings)
-    outcome = validate(batch, catalogue)
+    outcome = validate(batch, catalogue, time_range=TimeRange.from_settings(settings.ingest, started))
     store = store or open_store(settings)
     metadata = metadata or open_metadata(settings)
     counts = store_outcome(outcome, store)
