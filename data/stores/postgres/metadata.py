@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from data.catalogue import City
 from data.records import IngestSummary
 from data.stores.metadata import QUARANTINE_COLUMNS, check_severity, normalise_quarantine
-from data.stores.postgres.pool import get_pool
+from data.stores.postgres.pool import get_pool, unavailable_as
 
 
 class PostgresMetadataStore:
@@ -33,7 +33,7 @@ class PostgresMetadataStore:
         self, summary: IngestSummary, started_at: datetime, finished_at: datetime, quarantine: pd.DataFrame | None = None,
     ) -> None:
         """The run and its quarantined rows in one transaction (the rows reference the run)."""
-        with self._pool().connection() as conn, conn.transaction():
+        with unavailable_as("metadata database"), self._pool().connection() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO ingestion_runs (run_id, source, path, cities, started_at, finished_at, input_rows,"
                 " accepted, repaired, rejected, inserted, unchanged, updated, summary)"
