@@ -17,7 +17,7 @@ steps and keep only the last rename, while both reported their rows inserted. He
   all-or-nothing.
 
 Fault injection (for tests only, off unless the variable is set): with
-``EFP_FAULT_LAKE_PAUSE_AFTER_RENAMES=N`` in its environment, a committing writer stops after
+``EFPTEST_LAKE_PAUSE_AFTER_RENAMES=N`` in its environment, a committing writer stops after
 the N-th rename of a batch, writes ``<journal>.paused`` and waits there, so that a test can
 SIGKILL a real process between renames (tests/data/test_lake_concurrency.py).
 """
@@ -41,8 +41,8 @@ TEMP_GLOB = ".*.tmp"
 LOCK_WAIT_S = 120.0
 #: A journal draft lives milliseconds; one older than this belongs to a dead writer.
 STALE_DRAFT_S = 3600.0
-#: The fault-injection point described above.
-PAUSE_ENV = "EFP_FAULT_LAKE_PAUSE_AFTER_RENAMES"
+#: The fault-injection point described above (not ``EFP_``: that prefix is for settings only).
+PAUSE_ENV = "EFPTEST_LAKE_PAUSE_AFTER_RENAMES"
 
 
 class LakeBusyError(ServiceUnavailableError):
