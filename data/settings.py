@@ -60,7 +60,8 @@ class IngestSettings(Section):
     future_days: float = Field(
         1.0, ge=0, description="Load, observed weather and supply stamped more than this many days ahead are quarantined.")
     forecast_future_days: float = Field(
-        16.0, ge=0, description="Weather forecasts stamped more than this many days ahead are quarantined.")
+        17.0, ge=0, description=("Weather forecasts stamped more than this many days ahead are quarantined "
+                                 "(Open-Meteo's 16 days start at local midnight today)."))
 
 
 class ServeSettings(Section):
