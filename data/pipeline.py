@@ -7,7 +7,14 @@ that bad input never changes what is stored: whole-file problems are raised by t
 connector or the validator before any write; the clean frames of a batch are then
 written inside one ``staged()`` block of the store (one PostgreSQL transaction, or lake
 partitions renamed into place only after all are written); the run and its quarantined
-rows are recorded last.
+rows are recorded last, as one record (``record_run`` with the quarantine: one
+transaction, or the quarantine file before the run's line).
+
+Why the data commit comes first: a run in the metadata is a claim that its rows are
+stored. Recorded before the commit, a failed or killed write would leave a run claiming
+rows that are not there. Recorded after, a crash between the two leaves rows stored and no
+run: nothing claims anything false, and importing the same file again (idempotent upserts)
+records the run with those rows counted as unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from data.catalogue import Catalogue, load_catalogue
 from data.records import QUARANTINE_SAMPLE, IngestSummary, QuarantinedRow, SourceBatch, ValidationOutcome
 from data.settings import PlatformSettings
 from data.stores import MetadataStore, TimeSeriesStore, WriteCounts, open_metadata, open_store
-from data.validation import validate
+from data.validation import TimeRange, validate
 
 
 def new_run_id() -> str:
@@ -85,7 +92,7 @@ def ingest(
     """Validate ``batch``, store it, record the run; returns the summary of the CLI contract."""
     started = datetime.now(timezone.utc)
     catalogue = catalogue or load_catalogue(settings)
-    outcome = validate(batch, catalogue)
+    outcome = validate(batch, catalogue, time_range=TimeRange.from_settings(settings.ingest, started))
     store = store or open_store(settings)
     metadata = metadata or open_metadata(settings)
     counts = store_outcome(outcome, store)
@@ -109,6 +116,5 @@ def ingest(
         rejections=dict(outcome.rejections),
         quarantined=_quarantine_sample(outcome.quarantine),
     )
-    metadata.record_run(summary, started, datetime.now(timezone.utc))
-    metadata.add_quarantine(summary.run_id, outcome.quarantine)
+    metadata.record_run(summary, started, datetime.now(timezone.utc), outcome.quarantine)
     return summary

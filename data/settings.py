@@ -11,6 +11,7 @@ setting that is silently ignored is worse than a crash.
 from __future__ import annotations
 
 import os
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -55,6 +56,12 @@ class Section(BaseModel):
 class IngestSettings(Section):
     fault_rate: float = Field(0.002, ge=0, le=0.2, description="Share of synthetic blocks given a realistic fault.")
     chunk_rows: int = Field(200_000, gt=0, description="Rows per chunk when streaming large files into the stores.")
+    earliest: date = Field(date(2000, 1, 1), description="Rows stamped before this UTC day are quarantined.")
+    future_days: float = Field(
+        1.0, ge=0, description="Load, observed weather and supply stamped more than this many days ahead are quarantined.")
+    forecast_future_days: float = Field(
+        17.0, ge=0, description=("Weather forecasts stamped more than this many days ahead are quarantined "
+                                 "(Open-Meteo's 16 days start at local midnight today)."))
 
 
 class ServeSettings(Section):

@@ -63,7 +63,7 @@ def run(argv: list[str] | None = None) -> list[dict]:
     from data.pipeline import ingest
 
     catalogue = load_catalogue(settings)
-    options: dict = {"catalogue": catalogue, "default_timezone": args.timezone}
+    options: dict = {"catalogue": catalogue, "default_timezone": args.timezone, "chunk_rows": settings.ingest.chunk_rows}
     if args.city:  # else each reader keeps its own default (SLDC: Delhi)
         options["city"] = catalogue.get(args.city).code
     if args.date:

@@ -31,6 +31,8 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._clients: set[socket.socket] = set()
+        self._cut_after: int | None = None  # bytes towards the server still allowed through
 
     def url(self, scheme_and_rest: str) -> str:
         """``postgresql://postgres@{}/db`` with the proxy's address filled in."""
@@ -45,13 +47,35 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
+    def cut_after(self, upstream_bytes: int) -> None:
+        """``stop()`` once this many more bytes have gone towards the server: the backend
+        dies in the middle of a write (a COPY), at a point the test chooses by size."""
+        with self._lock:
+            self._cut_after = upstream_bytes
+
+    def _count(self, source: socket.socket, size: int) -> bool:
+        """Count bytes sent upstream; True when the cut point is reached."""
+        with self._lock:
+            if self._cut_after is None or source not in self._clients:
+                return False
+            self._cut_after -= size
+            if self._cut_after > 0:
+                return False
+            self._cut_after = None
+        return True
+
     def stop(self) -> None:
         """Refuse new connections and reset the open ones."""
         if self._listener is not None:
+            try:  # wakes the thread blocked in accept(); close() alone leaves it accepting
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:
             doomed, self._open = self._open, set()
+            self._clients.clear()
         for sock in doomed:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
@@ -73,13 +97,16 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._open.update((client, server))
+                self._clients.add(client)
             for source, target in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
         try:
             while chunk := source.recv(65536):
+                if self._count(source, len(chunk)):
+                    self.stop()
+                    return
                 target.sendall(chunk)
         except OSError:
             pass

@@ -37,8 +37,9 @@ def _pending_migrations(url: str) -> bool:
 def prepare_database(url: str) -> list[str]:
     """Apply pending migrations; returns what was applied now (empty when up to date)."""
     from data.stores.postgres.migrations import migrate
+    from data.stores.postgres.pool import unavailable_as
 
-    with _lock:
+    with _lock, unavailable_as("database"):
         return migrate(url) if _pending_migrations(url) else []
 
 

@@ -15,6 +15,11 @@ steps and keep only the last rename, while both reported their rows inserted. He
   before its journal exists leaves only temporaries, which ``recover`` removes once no
   live writer holds their owner: the batch is rolled back. Either way the batch counts
   all-or-nothing.
+
+Fault injection (for tests only, off unless the variable is set): with
+``EFPTEST_LAKE_PAUSE_AFTER_RENAMES=N`` in its environment, a committing writer stops after
+the N-th rename of a batch, writes ``<journal>.paused`` and waits there, so that a test can
+SIGKILL a real process between renames (tests/data/test_lake_concurrency.py).
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ TEMP_GLOB = ".*.tmp"
 LOCK_WAIT_S = 120.0
 #: A journal draft lives milliseconds; one older than this belongs to a dead writer.
 STALE_DRAFT_S = 3600.0
+#: The fault-injection point described above (not ``EFP_``: that prefix is for settings only).
+PAUSE_ENV = "EFPTEST_LAKE_PAUSE_AFTER_RENAMES"
 
 
 class LakeBusyError(ServiceUnavailableError):
@@ -114,15 +121,25 @@ def _write_journal(root: Path, pending: list[tuple[Path, Path]]) -> Path:
 def _replay(root: Path, journal: Path) -> None:
     """Do the renames a journal names (those already done are skipped), then drop the journal."""
     folders = set()
-    for temp_name, final_name in json.loads(journal.read_text(encoding="utf-8")):
+    pause_after = int(os.environ.get(PAUSE_ENV, "0"))
+    for done, (temp_name, final_name) in enumerate(json.loads(journal.read_text(encoding="utf-8")), start=1):
         temp, final = root / temp_name, root / final_name
         if temp.exists():
             os.replace(temp, final)
         folders.add(final.parent)
+        if done == pause_after:
+            _pause_until_killed(journal)
     for folder in folders:
         fsync_path(folder)
     journal.unlink()
     fsync_path(journal.parent)
+
+
+def _pause_until_killed(journal: Path) -> None:
+    """The fault-injection pause: announce it beside the journal, then wait for SIGKILL."""
+    journal.with_suffix(".paused").touch()
+    while True:
+        time.sleep(1)
 
 
 def commit(root: Path, pending: list[tuple[Path, Path]]) -> None:
@@ -151,6 +168,9 @@ def recover(root: Path) -> int:
                 replayed += 1
         finally:
             locks.release_all()
+    for marker in folder.glob("*.paused") if folder.is_dir() else []:  # left by the fault-injection pause
+        if not marker.with_suffix(".json").exists():
+            marker.unlink(missing_ok=True)
     for draft in folder.glob("*.draft") if folder.is_dir() else []:
         if time.time() - draft.stat().st_mtime > STALE_DRAFT_S:  # a journal never finished: never committed
             draft.unlink(missing_ok=True)

@@ -4,8 +4,9 @@ the city catalogue (mirrored), and alerts raised by the monitoring job.
 ``MetadataStore`` is what the pipeline, the CLI and the monitor use; ``FileMetadataStore``
 is the embedded default (JSON-lines, JSON and Parquet files under ``metadata_dir``), and
 ``data.stores.postgres.metadata.PostgresMetadataStore`` keeps the same things in tables.
-Files are appended or replaced atomically (write temp, rename) so that a crash never
-leaves half a record, under an exclusive ``flock`` because Ray tasks of one ingest
+Files are replaced atomically (write temp, rename) or appended a whole line at a time
+(``jsonl``: a line a crash cut short is skipped and then dropped), so that a crash never
+leaves half a record in use, under an exclusive ``flock`` because Ray tasks of one ingest
 write the same folder from several processes.
 """
 
@@ -24,6 +25,7 @@ import pandas as pd
 
 from data.catalogue import Catalogue, City
 from data.records import IngestSummary
+from data.stores.jsonl import append_record, read_records
 from data.stores.locking import folder_lock
 
 QUARANTINE_COLUMNS = ("run_id", "line", "city", "ts", "field", "reason", "raw")
@@ -32,7 +34,12 @@ ALERT_SEVERITIES = ("info", "warning", "critical")
 
 @runtime_checkable
 class MetadataStore(Protocol):
-    def record_run(self, summary: IngestSummary, started_at: datetime, finished_at: datetime) -> None: ...
+    def record_run(
+        self, summary: IngestSummary, started_at: datetime, finished_at: datetime, quarantine: pd.DataFrame | None = None,
+    ) -> None:
+        """Record a run together with its quarantined rows: both or neither (a run never
+        counts rejected rows whose quarantine is missing)."""
+        ...
 
     def add_quarantine(self, run_id: str, frame: pd.DataFrame) -> int: ...
 
@@ -108,21 +115,11 @@ class FileMetadataStore:
         return folder_lock(self.root, self._lock)
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
-        line = json.dumps(record, default=str) + "\n"
-        with self._locked(), open(self.root / name, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        with self._locked():
+            append_record(self.root / name, record)
 
     def _lines(self, name: str) -> list[dict[str, Any]]:
-        path = self.root / name
-        if not path.exists():
-            return []
-        records = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                records.append(json.loads(line))
-        return records
+        return read_records(self.root / name)
 
     def _write_json(self, name: str, payload: Any) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -135,7 +132,13 @@ class FileMetadataStore:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
     # ------------------------------------------------------------------- runs
-    def record_run(self, summary: IngestSummary, started_at: datetime, finished_at: datetime) -> None:
+    def record_run(
+        self, summary: IngestSummary, started_at: datetime, finished_at: datetime, quarantine: pd.DataFrame | None = None,
+    ) -> None:
+        """The quarantine file first, the run's line last: the line is the commit point, and
+        quarantine files of a run with no line (a crash between) are never listed."""
+        if quarantine is not None:
+            self.add_quarantine(summary.run_id, quarantine)
         record = summary.model_dump(mode="json")
         record.update(started_at=started_at.isoformat(), finished_at=finished_at.isoformat())
         self._append("runs.jsonl", record)
@@ -157,8 +160,13 @@ class FileMetadataStore:
         return len(rows)
 
     def _quarantine_files(self) -> list[Path]:
+        """Files of recorded runs (``<stamp>_<run_id>.parquet``), newest first."""
         folder = self.root / "quarantine"
-        return sorted(folder.glob("*.parquet"), reverse=True) if folder.is_dir() else []
+        if not folder.is_dir():
+            return []
+        recorded = {str(run["run_id"]) for run in self._lines("runs.jsonl")}
+        files = [path for path in folder.glob("*.parquet") if path.stem.split("_", 1)[-1] in recorded]
+        return sorted(files, reverse=True)
 
     def quarantine(self, city: str | None = None, limit: int = 1000) -> pd.DataFrame:
         parts, count = [], 0
@@ -218,8 +226,7 @@ class FileMetadataStore:
             alert_id = len(self._lines("alerts.jsonl")) + 1
             record = {"id": alert_id, "created_at": _now(), "city": city.upper() if city else None, "kind": kind, "severity": severity,
                       "message": message, "details": details or {}, "acknowledged": False}
-            with open(self.root / "alerts.jsonl", "a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record, default=str) + "\n")
+            append_record(self.root / "alerts.jsonl", record)
         return alert_id
 
     def alerts(self, city: str | None = None, limit: int = 100, *, open_only: bool = False) -> list[dict[str, Any]]:

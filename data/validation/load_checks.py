@@ -1,6 +1,6 @@
 """Rules for load rows: identity, values, grid, duplicates, spikes and flatlines.
 
-Rows are judged one by one first (city, timestamp, value); then the surviving rows
+Rows are judged one by one first (city, timestamp and its range, value); then the surviving rows
 become one series per city, on which duplicates are merged, spikes clipped and
 flatlines flagged. Repairs found on the series are handed back to every input row that
 contributed to the repaired point, so the counts stay over input rows.
@@ -17,6 +17,7 @@ from data.catalogue import Catalogue
 from data.transform.frames import us_from_ts
 from data.transform.resolution import MINUTE_US, infer_resolution, target_resolution
 from data.validation.rules import ValidationRules
+from data.validation.time_range import TimeRange
 from data.validation.verdicts import Verdicts
 
 NAT = np.iinfo(np.int64).min
@@ -49,7 +50,8 @@ def _texts(template: str, *columns: np.ndarray):
     return lambda index: [template.format(*(c[i] for c in columns)) for i in index]
 
 
-def _row_checks(load: pd.DataFrame, catalogue: Catalogue, rules: ValidationRules, v: Verdicts):
+def _row_checks(load: pd.DataFrame, catalogue: Catalogue, rules: ValidationRules, time_range: TimeRange,
+                v: Verdicts):
     if "error" in load:
         has_error = load["error"].notna().to_numpy()
         v.reject(has_error, None, load["error"].astype(object).to_numpy(),
@@ -63,6 +65,7 @@ def _row_checks(load: pd.DataFrame, catalogue: Catalogue, rules: ValidationRules
                                                     for i in index], "city")
     ts_us = us_from_ts(load["ts"])
     v.reject(ts_us == NAT, "missing_timestamp", "missing timestamp", "timestamp")
+    time_range.reject_outside(ts_us, v, "timestamp")
     value = load["load_mw"].to_numpy(dtype=np.float64)
     v.reject(np.isnan(value), "missing_load", "missing load_mw", "load_mw")
     v.reject(value < 0, "negative_load", _texts("negative load_mw {}", value), "load_mw")
@@ -205,9 +208,9 @@ def _flatlines(points: Points, rules: ValidationRules) -> np.ndarray:
 
 
 def check_load(load: pd.DataFrame, catalogue: Catalogue, rules: ValidationRules, declared: int | None,
-               v: Verdicts) -> LoadSeries:
+               v: Verdicts, time_range: TimeRange) -> LoadSeries:
     """Judge the load rows into ``v``; return the repaired series (one point per city and ts)."""
-    city, ts_us, value = _row_checks(load, catalogue, rules, v)
+    city, ts_us, value = _row_checks(load, catalogue, rules, time_range, v)
     native, target = _grid_checks(city, ts_us, catalogue, rules, declared, v)
     points, names, line = _points(load, city, ts_us, value, native, v)
     _merge_duplicates(points, value, line, rules, v)

@@ -15,11 +15,13 @@ import pandas as pd
 
 from data.catalogue import Catalogue
 from data.records import SourceBatch, ValidationOutcome
+from data.settings import IngestSettings
 from data.transform.frames import conform_load, empty_load, empty_weather, us_from_ts, utc_from_us
 from data.transform.series import fill_gaps, resample_mean
 from data.validation.load_checks import check_load
 from data.validation.rules import ValidationRules, load_rules
 from data.validation.supply_checks import check_supply
+from data.validation.time_range import TimeRange
 from data.validation.verdicts import ACCEPTED, REJECTED, REPAIRED, Verdicts
 from data.validation.weather_checks import check_weather
 
@@ -49,8 +51,9 @@ def _quarantine(frame: pd.DataFrame, v: Verdicts, index: np.ndarray, city_column
     })
 
 
-def _load_outcome(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules, v: Verdicts):
-    series = check_load(batch.load, catalogue, rules, batch.resolution_minutes, v)
+def _load_outcome(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules, time_range: TimeRange,
+                  v: Verdicts):
+    series = check_load(batch.load, catalogue, rules, batch.resolution_minutes, v, time_range)
     frame = resample_mean(series.frame, series.target)
     frame, created = fill_gaps(frame, series.target, rules.max_gap_fill_minutes)
     return conform_load(frame), series.target, created
@@ -86,23 +89,28 @@ def _empty_quarantine() -> pd.DataFrame:
     })
 
 
-def validate(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules | None = None) -> ValidationOutcome:
-    """Judge every input row of ``batch``; return clean frames, quarantine and counts."""
+def validate(batch: SourceBatch, catalogue: Catalogue, rules: ValidationRules | None = None,
+             time_range: TimeRange | None = None) -> ValidationOutcome:
+    """Judge every input row of ``batch``; return clean frames, quarantine and counts.
+
+    ``time_range``: the timestamps accepted; by default the ``ingest`` settings' defaults
+    around now (the pipeline passes the configured ones)."""
     rules = rules or load_rules()
+    time_range = time_range or TimeRange.from_settings(IngestSettings())
     has_load, has_weather = len(batch.load) > 0, len(batch.weather) > 0
     has_supply = batch.supply is not None and len(batch.supply) > 0
     load_v = Verdicts(len(batch.load) if has_load else 0)
     weather_v = Verdicts(len(batch.weather) if has_weather else 0)
     supply_v = Verdicts(len(batch.supply) if has_supply else 0)
-    load, resolutions, created = (_load_outcome(batch, catalogue, rules, load_v) if has_load else (empty_load(), {}, 0))
+    load, resolutions, created = (_load_outcome(batch, catalogue, rules, time_range, load_v) if has_load else (empty_load(), {}, 0))
     position = np.full(len(weather_v), -1, dtype=np.int64)
     if has_load and has_weather:
         position = pd.Index(batch.load["line"].to_numpy()).get_indexer(batch.weather["line"].to_numpy())
         on_rejected = position >= 0
         on_rejected[on_rejected] = load_v.status[position[on_rejected]] == REJECTED
         weather_v.reject(on_rejected, "row_rejected", "the row's load was rejected", "load_mw")
-    weather = check_weather(batch.weather, catalogue, weather_v) if has_weather else empty_weather()
-    supply = check_supply(batch.supply, supply_v) if has_supply else None
+    weather = check_weather(batch.weather, catalogue, weather_v, time_range) if has_weather else empty_weather()
+    supply = check_supply(batch.supply, supply_v, time_range) if has_supply else None
 
     status, weather_only, repair_counts = _line_statuses(load_v, weather_v, position)
     for name, flags in supply_v.repairs.items():

@@ -13,10 +13,11 @@ import pandas as pd
 from data.catalogue import Catalogue
 from data.schema import WEATHER_KINDS, WEATHER_RANGES, WEATHER_VALUES
 from data.transform.frames import conform_weather, us_from_ts
+from data.validation.time_range import TimeRange
 from data.validation.verdicts import Verdicts
 
 
-def check_weather(weather: pd.DataFrame, catalogue: Catalogue, v: Verdicts) -> pd.DataFrame:
+def check_weather(weather: pd.DataFrame, catalogue: Catalogue, v: Verdicts, time_range: TimeRange) -> pd.DataFrame:
     """The accepted and repaired weather records in the contract's shape, sorted."""
     if "error" in weather:
         v.reject(weather["error"].notna().to_numpy(), None, weather["error"].astype(object).to_numpy(),
@@ -34,6 +35,8 @@ def check_weather(weather: pd.DataFrame, catalogue: Catalogue, v: Verdicts) -> p
         kind_id, kind_names = np.zeros(len(weather), dtype=np.int64), ["observed"]
     valid_kind = np.array([k in WEATHER_KINDS for k in kind_names] + [False], dtype=bool)[kind_id]
     v.reject(~valid_kind, "bad_kind", "kind must be observed or forecast", "kind")
+    forecast = kind_id == kind_names.index("forecast") if "forecast" in kind_names else None
+    time_range.reject_outside(us_from_ts(weather["ts"]), v, "timestamp", forecast=forecast)
     if "issued_at" in weather and "forecast" in kind_names:
         is_forecast = kind_id == kind_names.index("forecast")
         v.reject(is_forecast & weather["issued_at"].isna().to_numpy(), "missing_issued_at",

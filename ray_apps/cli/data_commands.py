@@ -158,6 +158,7 @@ def ingest(
         "column_map": _column_map(mapping, timestamp_column, load_column, city_column) or None,
         "default_timezone": timezone,
         "catalogue": catalogue,
+        "chunk_rows": settings.ingest.chunk_rows,  # CSV and Parquet are read in chunks
     }
     if code is not None:  # else each reader keeps its own default (SLDC: Delhi)
         options["city"] = code

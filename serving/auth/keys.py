@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Protocol
 from data.durations import parse_duration_minutes
 from data.errors import BackendUnavailableError, NotFoundError, PlatformError
 from data.settings import PlatformSettings
+from data.stores.locking import folder_lock
 from serving.auth.principal import ROLE_RANK, Role
 
 KEY_PREFIX = "efp_"
@@ -130,19 +132,29 @@ def _stamp(text: str | None) -> datetime | None:
 
 
 class FileKeyStore:
-    """Keys in a JSON file beside the lake (embedded default); writes are atomic renames."""
+    """Keys in a JSON file beside the lake (embedded default); writes are atomic renames.
+
+    ``create`` and ``revoke`` read, change and replace the whole file, and two ``efp keys``
+    commands are two processes: each read-modify-write holds the metadata folder's lock
+    (``folder_lock``: a thread lock and ``flock``), and reads the file afresh inside it,
+    so a create never writes back a copy from before a concurrent revoke."""
+
+    _thread_lock = threading.Lock()
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._lock = threading.Lock()
-        self._cache: tuple[float, dict[str, ApiKey]] | None = None
+        self._cache: tuple[tuple[int, int, int], dict[str, ApiKey]] | None = None
 
-    def _read(self) -> dict[str, ApiKey]:
+    def _locked(self) -> AbstractContextManager[None]:
+        return folder_lock(self._path.parent, self._thread_lock)
+
+    def _read(self, *, fresh: bool = False) -> dict[str, ApiKey]:
         try:
-            mtime = self._path.stat().st_mtime_ns
+            stat = self._path.stat()
         except FileNotFoundError:
             return {}
-        if self._cache is not None and self._cache[0] == mtime:
+        version = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if not fresh and self._cache is not None and self._cache[0] == version:
             return self._cache[1]
         rows = json.loads(self._path.read_text(encoding="utf-8"))
         keys = {
@@ -152,7 +164,7 @@ class FileKeyStore:
             )
             for row in rows
         }
-        self._cache = (mtime, keys)
+        self._cache = (version, keys)
         return keys
 
     def _write(self, keys: dict[str, ApiKey]) -> None:
@@ -172,8 +184,8 @@ class FileKeyStore:
     def create(self, name: str, role: str, *, rate_limit_per_minute: int | None = None,
                expires_in: timedelta | None = None) -> tuple[ApiKey, str]:
         record, key = _new_key(name, role, rate_limit_per_minute, expires_in)
-        with self._lock:
-            keys = dict(self._read())
+        with self._locked():
+            keys = dict(self._read(fresh=True))
             keys[record.id] = record
             self._write(keys)
         return record, key
@@ -188,8 +200,8 @@ class FileKeyStore:
             raise KeyStoreUnavailableError(f"{self._path}: {error}") from error
 
     def revoke(self, key_id: str) -> ApiKey:
-        with self._lock:
-            keys = dict(self._read())
+        with self._locked():
+            keys = dict(self._read(fresh=True))
             if key_id not in keys:
                 raise NotFoundError(f"unknown API key id '{key_id}'")
             old = keys[key_id]

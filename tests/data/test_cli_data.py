@@ -140,3 +140,15 @@ def test_ingest_each_documented_source_kind(efp, settings):
     assert (settings.lake_dir / "supply" / "region=DL" / "data.parquet").exists()
     no_city = efp("ingest", "open-meteo", str(FIXTURES / "open_meteo_delhi.json"))
     assert no_city.exit_code != 0 and "--city" in no_city.stderr
+
+
+def test_a_csv_field_over_the_size_limit_is_one_line_error_naming_file_and_line(efp, tmp_path, settings):
+    """Issue 11, finding 13: a 200 KiB cell used to end in the csv module's traceback."""
+    path = tmp_path / "huge_cell.csv"
+    path.write_text("timestamp,load_mw,note\n2024-03-01T00:00:00+05:30,4100,ok\n"
+                    f'2024-03-01T00:15:00+05:30,4090,"{"x" * 200_000}"\n', encoding="utf-8")
+    result = efp("ingest", "csv", str(path), "--city", "DEL")
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert str(path) in line and "line 3" in line and "field is longer than 131,072 characters" in line
+    assert not (settings.lake_dir / "load").exists() and not (settings.metadata_dir / "runs.jsonl").exists()

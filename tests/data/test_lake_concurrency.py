@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from data.stores.base import WriteCounts
 from data.stores.lake import LakeStore
+from data.stores.lake_commit import JOURNAL_DIR, PAUSE_ENV
 
 ROWS_PER_WRITE = 96
 
@@ -97,3 +100,37 @@ def test_a_writer_killed_before_its_first_rename_is_rolled_back(tmp_path: Path) 
     (partition / ".data.parquet.dead.tmp").write_bytes(b"half a file")  # what a writer killed mid-write leaves
     store = LakeStore(tmp_path)
     assert not list(tmp_path.rglob("*.tmp")) and store.read_load("DEL").empty
+
+
+_PAUSED_WRITER = textwrap.dedent("""
+    import sys
+    import pandas as pd
+    from pathlib import Path
+    from data.stores.lake import LakeStore
+
+    ts = pd.date_range("2023-12-31 12:00", periods=96, freq="15min", tz="UTC")  # spans two UTC years
+    LakeStore(Path(sys.argv[1])).write_load(pd.DataFrame({"city": "DEL", "ts": ts, "load_mw": 2000.0, "imputed": False,
+                                                          "load_shedding": False, "outlier": False}))
+""")
+
+
+def test_a_writer_sigkilled_between_renames_is_rolled_forward_and_counts_reconcile(tmp_path: Path) -> None:
+    """No patch in the writer: the documented fault-injection pause holds a real process
+    after its first rename, and the test kills it with SIGKILL there."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), PAUSE_ENV: "1"}
+    writer = subprocess.Popen([sys.executable, "-c", _PAUSED_WRITER, str(tmp_path)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / JOURNAL_DIR).glob("*.paused")):
+            assert writer.poll() is None and time.monotonic() < deadline, "the writer never reached the pause"
+            time.sleep(0.05)
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == -signal.SIGKILL
+    years = sorted(p.parent.name for p in (tmp_path / "load" / "city=DEL").glob("year=*/data.parquet"))
+    assert len(years) == 1  # killed with one of the batch's two partitions renamed
+    store = LakeStore(tmp_path)  # opening the lake rolls the batch forward
+    assert len(store.read_load("DEL")) == 96
+    assert not list(tmp_path.rglob("*.tmp")) and not list((tmp_path / JOURNAL_DIR).glob("*"))
+    assert store.write_load(store.read_load("DEL")) == WriteCounts(unchanged=96)

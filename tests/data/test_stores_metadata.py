@@ -82,3 +82,21 @@ def test_alerts_are_added_and_listed(metadata):
     assert len(delhi) == 1 and delhi[0]["details"] == {"mape": 0.12} and delhi[0]["severity"] == "warning"
     with pytest.raises(ValueError):
         metadata.add_alert("drift", "x", severity="loud")
+
+
+def test_a_partial_last_line_of_runs_jsonl_is_skipped_and_the_next_append_is_whole(settings, caplog):
+    """A crash mid-append leaves the start of a record without its newline (issue 11, finding 12)."""
+    store = FileMetadataStore(settings.metadata_dir)
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    store.record_run(_summary("run-a"), start, start)
+    with open(settings.metadata_dir / "runs.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"run_id": "run-crashed", "source": "cs')  # the process died here
+    with caplog.at_level("WARNING", logger="data.stores.metadata"):
+        assert [r["run_id"] for r in store.runs()] == ["run-a"]
+        assert [r["run_id"] for r in store.runs()] == ["run-a"]
+    warnings = [r.getMessage() for r in caplog.records if "partial last line" in r.getMessage()]
+    assert len(warnings) == 1 and "runs.jsonl" in warnings[0]  # logged once, naming the file
+    store.record_run(_summary("run-b"), start, start)
+    assert [r["run_id"] for r in store.runs()] == ["run-b", "run-a"]
+    text = (settings.metadata_dir / "runs.jsonl").read_text(encoding="utf-8")
+    assert "run-crashed" not in text and text.endswith("\n")  # the fragment was dropped, not glued to run-b

@@ -11,13 +11,14 @@ from datetime import datetime
 from typing import Any
 
 import pandas as pd
+import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from data.catalogue import City
 from data.records import IngestSummary
 from data.stores.metadata import QUARANTINE_COLUMNS, check_severity, normalise_quarantine
-from data.stores.postgres.pool import get_pool
+from data.stores.postgres.pool import get_pool, unavailable_as
 
 
 class PostgresMetadataStore:
@@ -28,8 +29,11 @@ class PostgresMetadataStore:
         return get_pool(self.url)
 
     # ------------------------------------------------------------------- runs
-    def record_run(self, summary: IngestSummary, started_at: datetime, finished_at: datetime) -> None:
-        with self._pool().connection() as conn:
+    def record_run(
+        self, summary: IngestSummary, started_at: datetime, finished_at: datetime, quarantine: pd.DataFrame | None = None,
+    ) -> None:
+        """The run and its quarantined rows in one transaction (the rows reference the run)."""
+        with unavailable_as("metadata database"), self._pool().connection() as conn, conn.transaction():
             conn.execute(
                 "INSERT INTO ingestion_runs (run_id, source, path, cities, started_at, finished_at, input_rows,"
                 " accepted, repaired, rejected, inserted, unchanged, updated, summary)"
@@ -41,6 +45,8 @@ class PostgresMetadataStore:
                     summary.inserted, summary.unchanged, summary.updated, Jsonb(summary.model_dump(mode="json")),
                 ),
             )
+            if quarantine is not None:
+                self._copy_quarantine(conn, summary.run_id, quarantine)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         with self._pool().connection() as conn:
@@ -54,15 +60,21 @@ class PostgresMetadataStore:
     def add_quarantine(self, run_id: str, frame: pd.DataFrame) -> int:
         if frame is None or frame.empty:
             return 0
+        with self._pool().connection() as conn:
+            return self._copy_quarantine(conn, run_id, frame)
+
+    @staticmethod
+    def _copy_quarantine(conn: psycopg.Connection, run_id: str, frame: pd.DataFrame) -> int:
+        if frame is None or frame.empty:
+            return 0
         rows = normalise_quarantine(run_id, frame)
         records = [
             tuple(None if pd.isna(value) else value for value in row)
             for row in rows.itertuples(index=False, name=None)
         ]
-        with self._pool().connection() as conn, conn.cursor() as cur:
-            with cur.copy(f"COPY quarantine ({', '.join(QUARANTINE_COLUMNS)}) FROM STDIN") as copy:
-                for record in records:
-                    copy.write_row(record)
+        with conn.cursor() as cur, cur.copy(f"COPY quarantine ({', '.join(QUARANTINE_COLUMNS)}) FROM STDIN") as copy:
+            for record in records:
+                copy.write_row(record)
         return len(records)
 
     def quarantine(self, city: str | None = None, limit: int = 1000) -> pd.DataFrame:

@@ -8,9 +8,17 @@ not one per call.
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from psycopg_pool import ConnectionPool
+from psycopg import OperationalError
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from data.errors import BackendUnavailableError
+
+log = logging.getLogger(__name__)
 
 #: Seconds to open a TCP connection and log in: an unreachable server costs this, not the OS's minutes.
 CONNECT_TIMEOUT_S = 5
@@ -36,6 +44,18 @@ def get_pool(url: str, *, max_size: int = 8) -> ConnectionPool:
                                   kwargs=session_options())
             _pools[url] = pool
         return pool
+
+
+@contextmanager
+def unavailable_as(what: str) -> Iterator[None]:
+    """A lost or unreachable server (``OperationalError``, no pooled connection in time)
+    becomes ``BackendUnavailableError(what)``: one generic line for the CLI, a 503 for the
+    API. The server's own text is logged here, never put in the message (it names hosts)."""
+    try:
+        yield
+    except (OperationalError, PoolTimeout) as error:
+        log.warning("%s unavailable: %s", what, str(error).splitlines()[0] if str(error) else type(error).__name__)
+        raise BackendUnavailableError(what) from error
 
 
 def close_pools() -> None:

@@ -38,7 +38,7 @@ from data.stores import frames
 from data.stores.base import WriteCounts
 from data.stores.lake import infer_resolution
 from data.stores.postgres import binary_copy, partitions
-from data.stores.postgres.pool import get_pool
+from data.stores.postgres.pool import get_pool, unavailable_as
 
 _stage_ids = itertools.count()
 
@@ -61,11 +61,14 @@ class PostgresStore:
     # ------------------------------------------------------------ transactions
     @contextmanager
     def staged(self) -> Iterator["PostgresStore"]:
-        """One transaction for every write in the block (committed at the end, rolled back on error)."""
+        """One transaction for every write in the block (committed at the end, rolled back on error).
+
+        A server lost in the middle aborts the transaction on its side, so nothing of the
+        block is stored, and the caller gets ``BackendUnavailableError``."""
         if self._conn is not None:
             yield self
             return
-        with get_pool(self.url).connection() as conn:
+        with unavailable_as("time-series database"), get_pool(self.url).connection() as conn:
             with conn.transaction():
                 self._conn = conn
                 try:
