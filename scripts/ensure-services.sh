@@ -37,8 +37,15 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "installing Chromium (Debian package chromium)"
   apt_install chromium
 fi
+if ! command -v haproxy >/dev/null; then
+  # Serve's HAProxy ingress (configs/serve/deployments.yaml fast_paths.haproxy: auto): the
+  # functional suite and the benchmarks run the service the way production runs it.
+  echo "installing HAProxy (Debian package haproxy)"
+  apt_install haproxy
+fi
 pg_up || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 redis_up || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 command -v promtool >/dev/null || { echo "promtool is missing: apt-get install prometheus" >&2; exit 1; }
 [ -x /usr/bin/chromium ] || { echo "Chromium is missing: apt-get install chromium" >&2; exit 1; }
-echo "services: PostgreSQL and Redis up, promtool and Chromium present"
+command -v haproxy >/dev/null || { echo "HAProxy is missing: apt-get install haproxy" >&2; exit 1; }
+echo "services: PostgreSQL and Redis up, promtool, Chromium and HAProxy present"

@@ -205,12 +205,16 @@ def test_rayservice_serves_the_built_serve_config() -> None:
 def test_rayservice_runs_the_configured_serve_fast_paths() -> None:
     """Serve reads its fast-path switches from each process's environment: every RayService
     container must carry what configs/serve/deployments.yaml chose, or the cluster runs a
-    Serve nobody benchmarked."""
+    Serve nobody benchmarked. HAProxy 'auto' means on in the cluster: the image installs it."""
     from serving.config import load_deployments_config
 
     fast_paths = load_deployments_config().fast_paths
-    assert fast_paths.haproxy != "auto", "fast_paths.haproxy 'auto' cannot be decided for a cluster image: on or off"
-    wanted = fast_paths.environment()
+    haproxy = {"on": "1", "off": "0", "auto": "1"}[fast_paths.haproxy]
+    wanted = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1" if fast_paths.throughput_optimized else "0",
+              "RAY_SERVE_ENABLE_HA_PROXY": haproxy}
+    if haproxy == "1":
+        assert "apt-get install -y --no-install-recommends haproxy" in (CLUSTER_DIR / "Dockerfile").read_text(encoding="utf-8"), \
+            "HAProxy is on in the cluster but cluster/Dockerfile does not install it"
     for group, container in ray_containers(_manifest("RayService")):
         env = {item["name"]: item.get("value") for item in container.get("env", []) if item["name"] in wanted}
         assert env == wanted, f"RayService {group} container: Serve fast paths {env}, configs/serve/deployments.yaml says {wanted}"

@@ -22,9 +22,9 @@ def clean_switches(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_the_committed_config_turns_the_throughput_mode_on() -> None:
+def test_the_committed_config_turns_throughput_mode_on_and_haproxy_where_installed() -> None:
     fast_paths = load_deployments_config().fast_paths
-    assert fast_paths.environment()["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1"
+    assert fast_paths.environment()["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == "1" and fast_paths.haproxy == "auto"
 
 
 def test_apply_sets_every_switch_and_an_explicit_value_wins(clean_switches: pytest.MonkeyPatch) -> None:
