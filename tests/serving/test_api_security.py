@@ -104,6 +104,32 @@ def test_key_store_outage_answers_503_generically_and_known_keys_keep_working(wo
     assert status == 200
 
 
+def test_a_database_outage_answers_from_cache_and_memory_then_recovers(tiny_trained, tmp_path: Path, pg_proxy) -> None:
+    """PostgreSQL (the time-series store) stopped under the service: a cached forecast still
+    answers, a city whose history is in memory is still forecast, a city it would have to read
+    gets a generic 503, and the service recovers when the database is back."""
+    proxy, url = pg_proxy
+    world = build_world(tiny_trained, tmp_path, url, auth_enabled=False)
+    day_ahead = {"city": "DEL", "start": "2024-04-10T00:00:00", "as_of": "2024-04-09T10:00:00"}
+    with TestClient(create_api(local_state(world.settings))) as client:
+        assert client.post("/v1/forecast", json=day_ahead).status_code == 200  # DEL's history now in memory
+        proxy.stop()
+        cached = client.post("/v1/forecast", json=day_ahead)
+        assert cached.status_code == 200 and cached.json()["cached"] is True
+        from_memory = client.post("/v1/forecast", json={**day_ahead, "start": "2024-04-11T00:00:00", "as_of": "2024-04-10T10:00:00"})
+        assert from_memory.status_code == 200 and from_memory.json()["cached"] is False
+        unread = {**day_ahead, "city": "MUM"}
+        down = client.post("/v1/forecast", json=unread)
+        assert down.status_code == 503, down.text
+        assert "psycopg" not in down.text and "5432" not in down.text and str(proxy.port) not in down.text
+        proxy.start()
+        deadline = time.monotonic() + 30
+        while (status := client.post("/v1/forecast", json=unread).status_code) != 200 and time.monotonic() < deadline:
+            assert status == 503
+            time.sleep(0.5)
+        assert status == 200
+
+
 def test_database_sessions_have_statement_and_connect_timeouts(pg_clean_url: str) -> None:
     from data.stores.postgres.pool import get_pool
 
