@@ -59,6 +59,11 @@ def test_a_toy_member_is_trained_saved_loaded_and_served(tiny_trained, tmp_path)
             response = client.post("/v1/forecast", json={"city": "DEL", "start": "2024-04-10T00:00:00"})
         assert response.status_code == 200, response.text
         body = response.json()
-        assert {m["name"]: m["used"] for m in body["members"]} == {"xgboost": True, "toy": True}
+        reports = {m["name"]: m for m in body["members"]}
+        assert set(reports) == {"xgboost", "toy"} and not body["degraded"]
+        # served as the ensemble weighs it: run when it has weight for DEL, else skipped (weight 0: not run)
+        needed = bundle.ensemble.members_needed("DEL")
+        assert needed and {name for name, m in reports.items() if m["used"]} == needed
+        assert all(m["skipped"] and m["weight"] == 0 for name, m in reports.items() if name not in needed)
         assert len(body["points"]) == 96 and all(p["p10"] <= p["p50"] <= p["p90"] for p in body["points"])
     assert "toy" not in member_names() and get_member("xgboost").deployment == "XGBoost"
