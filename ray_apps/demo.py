@@ -61,9 +61,16 @@ class Stages:
         self.console, self.total, self.index, self.began = console, total, 0, time.perf_counter()
 
     def next(self, title: str) -> None:
+        """A rule with the heading in it; a heading too long for the terminal goes under a plain
+        rule instead, wrapped whole (``Console.rule`` would cut it to ``…``)."""
         self.index += 1
         elapsed = time.perf_counter() - self.began
-        self.console.rule(f"[bold cyan]{self.index}/{self.total} {title}[/]  (t+{elapsed:,.0f} s)")
+        heading = f"{self.index}/{self.total} {title}  (t+{elapsed:,.0f} s)"
+        if len(heading) + 4 <= self.console.width:  # the rule's "─ " and " ─" around it
+            self.console.rule(f"[bold cyan]{self.index}/{self.total} {title}[/]  (t+{elapsed:,.0f} s)")
+        else:
+            self.console.rule()
+            self.console.print(heading, style="bold cyan", overflow="fold")
 
 
 def _quality(console: Console, rows: list[dict]) -> None:

@@ -113,6 +113,18 @@ def test_quality_table_fits_80_columns() -> None:
     assert "2025-02-03" in text and "1038400" in text
 
 
+@pytest.mark.parametrize("title", ["Serve and forecast DEL's tomorrow, issued now",
+                                   "Backtest DEL 2026-11-19..2026-12-02: one day-ahead forecast per day at 00:00 local"])
+def test_demo_stage_headings_are_never_cut_at_80_columns(title: str) -> None:
+    from ray_apps.demo import Stages
+
+    console = Console(width=80, record=True)
+    Stages(console, 5).next(title)
+    text = console.export_text()
+    assert "…" not in text and " ".join(text.split()).count(title) == 1, text
+    assert all(len(line) <= 80 for line in text.splitlines())
+
+
 def test_demo_backtest_table_fits_80_columns() -> None:
     from ray_apps.demo import _backtest_table
     from training.metrics import METRIC_NAMES
