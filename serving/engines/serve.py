@@ -133,7 +133,7 @@ class ServeEngine:
         """Members needed by any city of the batch run once over all its items; the held-back
         ones run only if some item is left with no member."""
         scale = max(1.0, len(jobs) / 16)  # a batch is many requests' work
-        needed_per_city = [await self._members_needed(version, city) for city in {j.city for j in jobs}]
+        needed_per_city = await asyncio.gather(*(self._members_needed(version, city) for city in {j.city for j in jobs}))
         needed = None if any(n is None for n in needed_per_city) else frozenset().union(*needed_per_city)
         first, held_back = split_needed(self._members, needed)
         specs = [(j.city, j.start.isoformat(), j.horizon, j.weather, None if j.as_of is None else j.as_of.isoformat())
