@@ -146,7 +146,8 @@ def flatten_rows(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 def tensor_rows(rows: "ray.data.Dataset", normaliser, *, shuffle_seed: int | None = None) -> "ray.data.Dataset":
     """Standardised network inputs (future, hist, city, base, y, mask) of sample rows,
     shuffled across cities once when ``shuffle_seed`` is given, and materialized: every
-    epoch re-reads them, and they must not be rebuilt per epoch."""
+    epoch re-reads them, they must not be rebuilt per epoch, and once the worker group
+    holds the cluster's CPUs no task could rebuild them."""
     tensors = rows.map_batches(lambda batch: normaliser.tensors(rows_to_samples(batch)), batch_format="numpy",
                                num_cpus=ROW_TASK_CPUS)
     if shuffle_seed is not None:

@@ -212,7 +212,9 @@ def fit_ray(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutcom
     from training.ray_train import resolve_use_gpu, run_config, scaling_config
 
     scaling = ctx.scaling
-    datasets = {"train": data.dataset("train"), "validation": data.dataset("validation")}
+    # Materialized before the worker group starts: workers holding every CPU of a small
+    # cluster would leave no room for the tasks that produce the rows, and wait forever.
+    datasets = {"train": data.dataset("train").materialize(), "validation": data.dataset("validation").materialize()}
     device = "cuda" if resolve_use_gpu(scaling.use_gpu) else "cpu"
     loop_config = {"booster": booster_params(params, ctx.seed, max(1, int(scaling.cpus_per_worker)), device=device),
                    "params": params, "epoch_hook": ctx.epoch_hook}
