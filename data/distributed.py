@@ -1,8 +1,7 @@
-"""Ray for the data layer: history as a Ray Dataset grouped per city, and parallel ingest.
+"""Ray for the data layer: parallel ingest. (Training reads the store per city in its own
+Ray Data tasks: ``training.datasets``.)
 
-``history_dataset`` gives training one block per city (load joined with observed
-weather), read through the configured store, so only that city's lake partitions, or
-its rows in PostgreSQL, are touched by each read task. ``generate_and_ingest`` runs
+``generate_and_ingest`` runs
 generate -> validate -> store for each city as its own Ray task: cities are independent
 (disjoint lake partitions, their own PG transaction), so they parallelise cleanly, and
 one line per finished city is the progress report.
@@ -15,53 +14,17 @@ import sys
 import time
 from collections.abc import Callable
 
-import pandas as pd
 import ray
 
 from data.catalogue import load_catalogue
 from data.records import IngestSummary
-from data.schema import WEATHER_VALUES
 from data.settings import PlatformSettings
-from data.stores import open_store
 
 Progress = Callable[[str], None]
 
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-def read_city_history(
-    settings: PlatformSettings, city: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
-) -> pd.DataFrame:
-    """A city's load with its observed weather on the same blocks (weather columns NaN where absent)."""
-    store = open_store(settings)
-    load = store.read_load(city, start, end)
-    weather = store.read_weather(city, start, end, kind="observed")[["ts", *WEATHER_VALUES]]
-    return load.merge(weather, on="ts", how="left", sort=True)
-
-
-def _history_batch(batch: pd.DataFrame, settings: PlatformSettings, start, end) -> pd.DataFrame:
-    frames = [read_city_history(settings, str(code), start, end) for code in batch["city"]]
-    return pd.concat(frames, ignore_index=True) if frames else batch.iloc[0:0]
-
-
-def history_dataset(
-    settings: PlatformSettings,
-    cities: list[str],
-    start: pd.Timestamp | None = None,
-    end: pd.Timestamp | None = None,
-) -> ray.data.Dataset:
-    """Load + observed weather of ``cities`` as a Dataset with one block per city, in ``[start, end)``."""
-    codes = [code.upper() for code in cities]
-    seeds = ray.data.from_items([{"city": code} for code in codes], override_num_blocks=max(1, len(codes)))
-    return seeds.map_batches(
-        _history_batch,
-        batch_size=1,
-        batch_format="pandas",
-        fn_kwargs={"settings": settings, "start": start, "end": end},
-        num_cpus=0.5,
-    )
 
 
 def ingest_synthetic_city(

@@ -6,6 +6,11 @@ test window (the last ``test_days``). Every window forecasts each local day from
 day-ahead issue hours at every lead up to ``max_lead_hours`` (``issue_pairs``); training
 adds ``origins_per_day`` intraday issue times.
 Load-shedding, outlier and imputed blocks are masked out of the targets.
+
+Everything a city's samples depend on is that city's rows and a small ``TrainingPlan``
+(windows, configuration, the preprocessor before scales), so ``prepare_city`` runs per
+city anywhere: in this process (``engine="local"``, ``build_training_data``) or in one
+Ray Data task per city (``engine="ray"``, ``training.datasets``), giving the same samples.
 """
 
 from __future__ import annotations
