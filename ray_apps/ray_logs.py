@@ -12,8 +12,10 @@ own ``[stage]``, ``[xgboost] round`` and ``[<member>] epoch`` lines arrive the s
 ``route_ray_logs`` replaces the driver's printing handler (Ray's ``ray_print_logs`` on
 ``global_worker_stdstream_dispatcher``) by ``ForwardedLogs``: every forwarded line is
 appended to ``<data_dir>/logs/ray.log`` with its source, and only our lines, and lines
-that report an error, are handed on to Ray's printer. Records of the driver's own
-``ray.train`` logger go to the same file (warnings and errors still reach stderr).
+that report an error, are handed on to Ray's printer, on stderr (stdout carries results,
+e.g. ``--json``). Records of the driver's own ``ray.train`` logger go to the same file
+(warnings and errors still reach stderr); Ray Data's INFO lines stay in its own
+``ray-data.log`` (``configs/ray_data_logging.yaml``, set by ``init_ray``).
 """
 
 from __future__ import annotations
@@ -81,8 +83,8 @@ class ForwardedLogs:
             self.diverted += len(fresh) - len(kept)
         if first and self.notice is not None:
             print(f"(Ray's own log lines: {self.path})", file=self.notice, flush=True)
-        if kept:
-            self.printer({**data, "lines": kept})
+        if kept:  # on stderr, like every progress line: stdout is for results (`--json`)
+            self.printer({**data, "lines": kept, "is_err": True})
 
     def close(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from data.config_files import config_path
 from data.errors import PlatformError
 from data.settings import PlatformSettings
 
@@ -29,6 +30,8 @@ def init_ray(settings: PlatformSettings, *, num_cpus: int | None = None, log_to_
     from data.log_masking import install_log_masking
 
     install_log_masking(settings)
+    # Before Ray Data is imported (it reads this at import and per dataset); workers of a local Ray inherit it.
+    os.environ.setdefault("RAY_DATA_LOGGING_CONFIG", str(config_path("ray_data_logging.yaml")))
     if ray.is_initialized():
         return False
     # "local" rather than None: a bare ray.init() joins whatever cluster `ray start` left on

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,7 @@ def test_a_worker_line_sent_twice_is_printed_once(tmp_path: Path) -> None:
     forwarded({"lines": [line], "pid": 8, "actor_name": "RayTrainWorker", "is_err": False})  # another worker's own line
     forwarded.close()
     assert [batch["pid"] for batch in printed] == [7, 8]
+    assert all(batch["is_err"] for batch in printed)  # progress goes to stderr: stdout carries `--json` results
 
 
 def test_route_replaces_rays_printer_on_the_dispatcher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,3 +170,33 @@ def test_efp_train_prints_our_lines_whole_and_a_table_that_fits_80_columns(monke
     assert all(line in text for line in OUR_LINES), text
     assert "registered 20250101T000000Z-7db9ff as candidate" in text
     _assert_fits(text[text.index("forecaster"):], ["forecaster", *METRIC_NAMES])
+
+
+def test_ray_data_info_lines_stay_in_its_log_file_and_stdout_stays_clean(tmp_path: Path) -> None:
+    """A job that runs Ray Data through init_ray: nothing of Ray Data's INFO chatter on the
+    console, and worker progress lines on stderr, so `--json` output on stdout parses."""
+    import json
+    import os
+    import subprocess
+
+    probe = (
+        "import json, ray\n"
+        "from data.settings import load_settings\n"
+        "from ray_apps.runtime import init_ray\n"
+        f"init_ray(load_settings(data_dir={str(tmp_path / 'var')!r}, environment='test'), num_cpus=2)\n"
+        "import ray.data\n"  # as the platform's code does: lazily, after the entrypoint started Ray
+        "@ray.remote\n"
+        "def progress():\n"
+        "    print('[xgboost] round 10: validation pinball 0.0100', flush=True)\n"
+        "ray.get(progress.remote())\n"
+        "rows = ray.data.range(20).map_batches(lambda b: b, batch_size=5).materialize().count()\n"
+        "import time; time.sleep(1.5)\n"
+        "print(json.dumps({'rows': rows}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_DATA_LOGGING")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, env=env,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == {"rows": 20}
+    assert "Starting execution of Dataset" not in done.stderr
+    assert "[xgboost] round 10" in done.stderr
