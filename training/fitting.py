@@ -75,7 +75,8 @@ def _fit_city(name: str, params: dict[str, Any], data: TrainingData, kwargs: dic
 
 def _fit_cities_on_ray(name: str, jobs: dict[str, tuple[dict[str, Any], TrainingData]], kwargs: dict[str, Any],
                        log: Callable[[str], None]) -> dict[str, FitOutcome]:
-    """One Ray task per city; the first city that fails cancels the rest and fails the member."""
+    """One Ray task per city, as many at once as the cluster's CPUs allow; the first city that
+    fails cancels the rest and fails the member."""
     import ray
 
     from training.ray_train import resolve_use_gpu
@@ -86,11 +87,18 @@ def _fit_cities_on_ray(name: str, jobs: dict[str, tuple[dict[str, Any], Training
                    "scaling": scaling.model_copy(update={"use_gpu": "true" if gpu else "false", "workers": 1})}
     remote = ray.remote(_fit_city)
     resources = {"num_cpus": scaling.cpus_per_worker, "num_gpus": 1 if gpu else 0, "max_retries": scaling.max_failures}
-    pending = {remote.options(name=f"fit {name} {city}", **resources).remote(name, own_params, subset, task_kwargs): city
-               for city, (own_params, subset) in jobs.items()}
+    # A city's samples may be a Ray Dataset its task reads: fits holding every CPU would leave none
+    # for those reads, so at most as many run at once as leave one CPU of the cluster free.
+    in_flight = max(1, int((ray.cluster_resources().get("CPU", 1.0) - 1) // scaling.cpus_per_worker))
+    waiting = list(jobs.items())
+    pending: dict[Any, str] = {}
     outcomes: dict[str, FitOutcome] = {}
     try:
-        while pending:
+        while waiting or pending:
+            while waiting and len(pending) < in_flight:
+                city, (own_params, subset) = waiting.pop(0)
+                call = remote.options(name=f"fit {name} {city}", **resources)
+                pending[call.remote(name, own_params, subset, task_kwargs)] = city
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             city = pending.pop(ready)
             outcomes[city] = ray.get(ready)
