@@ -20,16 +20,18 @@ APP_NAME = "efp"
 
 def build_app(args: ServeArgs) -> Application:
     config = load_deployments_config(args.deployments_file)
-    preprocessor = Preprocessor.options(name="Preprocessor", **config.spec("Preprocessor").serve_options()).bind(
-        args.settings, config.feature_cache_size, config.history_cache_s
+    pre = config.spec("Preprocessor")
+    preprocessor = Preprocessor.options(name="Preprocessor", **pre.serve_options()).bind(
+        args.settings, config.feature_cache_size, config.history_cache_s, pre.models_per_replica
     )
     members = {}
     for deployment, member in member_deployments().items():
-        batching = config.batching(deployment)
-        members[member] = Member.options(name=deployment, **config.spec(deployment).serve_options()).bind(
-            member, args.settings, batching.max_batch_size, batching.batch_wait_timeout_s
+        batching, spec = config.batching(deployment), config.spec(deployment)
+        members[member] = Member.options(name=deployment, **spec.serve_options()).bind(
+            member, args.settings, batching.max_batch_size, batching.batch_wait_timeout_s, spec.models_per_replica
         )
-    ensemble = Ensemble.options(name="Ensemble", **config.spec("Ensemble").serve_options()).bind(args.settings)
+    combiner = config.spec("Ensemble")
+    ensemble = Ensemble.options(name="Ensemble", **combiner.serve_options()).bind(args.settings, combiner.models_per_replica)
     ingress = config.spec("Ingress")
     return Ingress.options(name="Ingress", **ingress.serve_options()).bind(
         preprocessor, members, ensemble, ingress_settings(args.settings, ingress.max_replicas), config.reload_poll_s

@@ -74,6 +74,11 @@ class DeploymentSpec(_Strict):
     max_ongoing_requests: int = Field(100, ge=1)
     autoscaling_config: Autoscaling | None = None
     batch: Batching | None = Field(None, description="Only for member deployments.")
+    models_per_replica: int = Field(
+        3, ge=1, le=1000,
+        description="Models one replica keeps loaded (@serve.multiplexed, least recently used evicted): versions, and "
+                    "in a member deployment each city's model of a per-city version (docs/serving.md: sizing it).",
+    )
 
     @model_validator(mode="after")
     def _one_scaling_mode(self) -> "DeploymentSpec":

@@ -33,6 +33,7 @@ from training.api import ModelBundle
 from training.backtest.promotion import BacktestCheck
 from training.bundle import load_bundle
 from training.registry import (
+    CityModelId,
     CorruptArtifactError,
     ModelRegistry,
     ModelVersion,
@@ -116,7 +117,16 @@ class ModelDirectory:
 
     @_storage_guarded
     def production_versions(self) -> set[str]:
-        return {v.version for v in self._registry.list_versions() if v.stage == "production"}
+        return {v.version for v in self.production()}
+
+    @_storage_guarded
+    def version(self, version: str) -> ModelVersion:
+        return self._registry.get(version)
+
+    @_storage_guarded
+    def production(self) -> list[ModelVersion]:
+        """The versions in production for some city now."""
+        return [v for v in self._registry.list_versions() if v.stage == "production"]
 
     @_storage_guarded
     def list(self) -> list[ModelOut]:
@@ -135,6 +145,10 @@ class ModelDirectory:
     @_storage_guarded
     def fetch(self, version: str) -> Path:
         return self._registry.fetch(version)
+
+    @_storage_guarded
+    def fetch_city_model(self, model_id: CityModelId) -> Path:
+        return self._registry.fetch_city_model(model_id)
 
 
 class BundleCache:

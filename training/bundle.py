@@ -6,7 +6,8 @@ Layout of a bundle folder (what the registry stores and checksums)::
     preprocessor.json   fitted state (city scales, city encoding, feature lists, feature config)
     ensemble.json       weights per city (and per horizon band)
     members/<name>/     model.ubj (XGBoost) or model.pt + member.json (LSTM, Transformer);
-                        per-city models: members/<name>/<CITY>/...
+                        per-city models: members/<name>/<CITY>/..., each loadable alone
+                        (``load_member``), which is how Serve replicas load one city's model
 
 No pickles: every file is JSON, XGBoost's UBJSON or a torch state dict loaded with
 ``weights_only=True``, so loading a bundle cannot execute code.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 
@@ -38,17 +40,26 @@ class BundleError(PlatformError):
 def _save_member(member, folder: Path) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     if isinstance(member, PerCityMember):
-        for city, model in member.by_city.items():
-            _save_member(model, folder / city)
-        return {"kind": "per_city", "cities": sorted(member.by_city)}
+        for city in member.cities:
+            _save_member(member.model(city), folder / city)
+        return {"kind": "per_city", "cities": member.cities}
     member.save(folder)
     return {"kind": "global"}
 
 
-def _load_member(name: str, folder: Path, meta: dict) -> TrainedMember:
-    if meta["kind"] == "per_city":
-        return PerCityMember(name, {c: _load_member(name, folder / c, {"kind": "global"}) for c in meta["cities"]})
+def load_member(name: str, folder: Path) -> TrainedMember:
+    """One fitted model of member ``name`` from its folder (a global member's, or one city's)."""
     return get_member(name).load(folder)
+
+
+def _load_member(name: str, folder: Path, meta: dict) -> TrainedMember:
+    if meta["kind"] == "per_city":  # each city's model loads when that city is first forecast
+        return PerCityMember(name, {}, cities=meta["cities"], loader=partial(_load_city, name, folder))
+    return load_member(name, folder)
+
+
+def _load_city(name: str, folder: Path, city: str) -> TrainedMember:
+    return load_member(name, folder / city)
 
 
 @dataclass

@@ -81,10 +81,13 @@ def _refit_on_everything(data, members: dict, selected: dict[str, dict], config:
     log(f"[stage] final refit on all data through {data.windows['end']:%Y-%m-%d} ({everything.count('train')} issue times)")
     refitted = {}
     for name, member in members.items():
-        params = {**config.member_params(name), **selected.get(name, {})}
+        params, chosen = config.member_params(name), selected.get(name, {})
+        common = dict(scaling=config.scaling, distributed=distributed, run_dir=run_dir, seed=config.seed, log=log)
         try:
-            refitted[name] = fit_member(name, params, everything, scaling=config.scaling, distributed=distributed,
-                                        run_dir=run_dir, seed=config.seed, log=log).member
+            if config.global_model:
+                refitted[name] = fit_member(name, {**params, **chosen}, everything, **common).member
+            else:  # each city with the rounds/epochs its own selection chose
+                refitted[name] = fit_member_per_city(name, params, everything, city_params=chosen, **common).member
         except Exception as error:  # keep the selected fit rather than lose the member
             log(f"[stage] {name}: final refit failed ({type(error).__name__}: {error}); registering the selected fit")
             refitted[name] = member
@@ -112,7 +115,8 @@ def train(
     fit = fit_member if config.global_model else fit_member_per_city
     members, val_pinball, failed, selected = {}, {}, {}, {}
     for name in config.models:
-        log(f"[stage] training {name} ({'Ray Train' if distributed else 'in-process'})")
+        where = ("Ray Train" if config.global_model else "one Ray task per city") if distributed else "in-process"
+        log(f"[stage] training {name} ({where})")
         try:
             outcome = fit(name, config.member_params(name), data, scaling=config.scaling,
                           distributed=distributed, run_dir=run_dir, seed=config.seed, log=log)
@@ -133,11 +137,9 @@ def train(
     log("[stage] evaluating members, cross-fitted ensemble and baselines on the test window (lead 0)")
     metrics = evaluate_test(data, test, crossed)
     bundle.metrics = metrics["all"]
-    refit = config.split.final_refit and config.global_model
+    refit = config.split.final_refit
     if refit:
         bundle.members = _refit_on_everything(data, members, selected, config, distributed, run_dir, log)
-    elif config.split.final_refit:
-        log("[stage] per-city models are registered as selected (the final refit covers global models)")
     folder = Path(bundle_dir) if bundle_dir else Path(tempfile.mkdtemp(prefix=f"bundle-{version}-"))
     bundle.save(folder)
     commit = git_commit()

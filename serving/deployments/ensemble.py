@@ -1,26 +1,28 @@
-"""The Ensemble deployment: the version's weights over the members that answered."""
+"""The Ensemble deployment: the version's weights over the members that answered, and which
+members of a version answer per city (their per-city model ids, which the ServeEngine routes by)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import numpy as np
 from ray import serve
 
-from serving.deployments.replica import MODELS_PER_REPLICA, VersionedModels, replica_settings
+from serving.deployments.replica import MultiplexedModels, VersionedModels, replica_settings
 from training.api import ModelBundle
+from training.members.per_city import PerCityMember
+from training.registry import CityModelId
 
 
 @serve.deployment
 class Ensemble:
-    async def __init__(self, settings: dict[str, Any]) -> None:
-        self._models = VersionedModels(replica_settings(settings))
-        await self._models.preload(self.bundle)
+    async def __init__(self, settings: dict[str, Any], models_per_replica: int) -> None:
+        versions = VersionedModels(replica_settings(settings))
+        self._models: MultiplexedModels[ModelBundle] = MultiplexedModels(versions.load, models_per_replica)
+        await versions.preload(self.bundle, models_per_replica)
 
-    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def bundle(self, version: str) -> ModelBundle:
-        return await asyncio.to_thread(self._models.load, version)
+        return await self._models.get(version)
 
     async def combine(self, version: str, city: str, predictions: dict[str, np.ndarray],
                       lead_steps: int = 0) -> tuple[np.ndarray, dict[str, float]]:
@@ -37,6 +39,13 @@ class Ensemble:
         """Members with a positive weight for ``city`` in ``version`` (the ingress runs only these)."""
         bundle = await self.bundle(version)
         return bundle.ensemble.members_needed(city)
+
+    async def model_ids(self, version: str, city: str) -> dict[str, str]:
+        """Member -> the model id of ``city``'s own model, for the members ``version`` trained per city
+        (none for a global version). A per-city member loaded here holds no city's model."""
+        bundle = await self.bundle(version)
+        return {name: str(CityModelId(version=version, member=name, city=city))
+                for name, member in bundle.members.items() if isinstance(member, PerCityMember) and city in member.cities}
 
     async def warm(self, version: str) -> bool:
         await self.bundle(version)

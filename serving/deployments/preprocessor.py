@@ -11,28 +11,29 @@ import pandas as pd
 from ray import serve
 
 from data.errors import NotFoundError, PlatformError
-from serving.deployments.replica import MODELS_PER_REPLICA, VersionedModels, logger, replica_settings
+from serving.deployments.replica import MultiplexedModels, VersionedModels, logger, replica_settings
 from serving.features import FeatureBuilder, FeaturePacket, ItemError
 from training.api import ModelBundle
 
 
 @serve.deployment
 class Preprocessor:
-    async def __init__(self, settings: dict[str, Any], feature_cache_size: int, history_cache_s: float) -> None:
+    async def __init__(self, settings: dict[str, Any], feature_cache_size: int, history_cache_s: float,
+                       models_per_replica: int) -> None:
         self._settings = replica_settings(settings)
-        self._models = VersionedModels(self._settings)
+        versions = VersionedModels(self._settings)
+        self._models: MultiplexedModels[ModelBundle] = MultiplexedModels(versions.load, models_per_replica)
         self._features = FeatureBuilder(self._settings, feature_cache_size, history_cache_s)
         await asyncio.to_thread(self._features.prepare)
-        bundles = await self._models.preload(self.bundle)
+        bundles = await versions.preload(self.bundle, models_per_replica)
         cities = sorted({city for bundle in bundles for city in bundle.cities})
         try:  # the production cities' history in memory before traffic: no request waits on the store
             await asyncio.to_thread(self._features.preload_history, cities)
         except Exception as error:  # the store is down: histories load on first use
             logger.warning("could not preload history: %s", error)
 
-    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def bundle(self, version: str) -> ModelBundle:
-        return await asyncio.to_thread(self._models.load, version)
+        return await self._models.get(version)
 
     async def features(self, version: str, city: str, start: str, horizon: int,
                        weather: list[dict[str, Any]] | None, as_of: str | None = None) -> FeaturePacket:

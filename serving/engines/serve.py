@@ -7,12 +7,17 @@ rule (``training.forecast``): this engine is its transport. Members whose weight
 city is zero are not called (they cannot change the answer) unless every other one
 fails. The Preprocessor and the Ensemble get ``stage_timeout_s``; past it, or when their
 replica dies, the request is a 503. Each stage is timed for the ``Server-Timing`` header.
+
+A member that the version trained per city is called with the city's model id as the
+request's ``multiplexed_model_id`` (the Ensemble says which members those are, once per
+version and city), so Serve sends the city to a replica that already holds its model and
+that replica loads only that city's; a batch request calls such a member once per city.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, TypeVar
 
 from ray.exceptions import RayTaskError
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
@@ -22,6 +27,8 @@ from serving.engines.base import ForecastJob
 from serving.features import ItemError
 from serving.timing import span
 from training.forecast import EnsembleForecast, MemberOutcomes, NoMemberError, describe_failure, split_needed
+
+K = TypeVar("K")
 
 
 async def _resolve(response: DeploymentResponse) -> Any:
@@ -55,7 +62,7 @@ def _platform_cause(error: BaseException) -> PlatformError | None:
         return PlatformError(message)
 
 
-async def _answers(calls: dict[str, DeploymentResponse], timeout_s: float) -> dict[str, Any]:
+async def _answers(calls: dict[K, DeploymentResponse], timeout_s: float) -> dict[K, Any]:
     """Each member's answer, or the exception it ended with; a timed-out call is cancelled."""
     outcomes = await asyncio.gather(*(asyncio.wait_for(_resolve(c), timeout_s) for c in calls.values()),
                                     return_exceptions=True)
@@ -72,18 +79,26 @@ class ServeEngine:
         self._timeout = member_timeout_s
         self._stage_timeout = stage_timeout_s
         self._needed: dict[tuple[str, str], frozenset[str]] = {}  # (version, city) -> members with weight
+        self._routes: dict[tuple[str, str], dict[str, str]] = {}  # (version, city) -> member -> city model id
+
+    def _member(self, name: str, routes: dict[str, str]) -> DeploymentHandle:
+        """Member ``name``'s handle, routed to the city's own model when the version has one for it."""
+        handle = self._members[name]
+        return handle.options(multiplexed_model_id=routes[name]) if name in routes else handle
 
     async def run(self, job: ForecastJob) -> EnsembleForecast:
         as_of = None if job.as_of is None else job.as_of.isoformat()
-        first, held_back = split_needed(self._members, await self._members_needed(job.version, job.city))
+        needed, routes = await asyncio.gather(self._members_needed(job.version, job.city),
+                                              self._model_ids(job.version, job.city))
+        first, held_back = split_needed(self._members, needed)
         packet = self._pre.features.remote(job.version, job.city, job.start.isoformat(), job.horizon, job.weather, as_of)
-        calls = {name: self._members[name].predict.remote(packet) for name in first}
+        calls = {name: self._member(name, routes).predict.remote(packet) for name in first}
         with span("preprocessor"):
             features = await self._stage(packet, "the preprocessor could not build features", caller_errors=True)
         with span("members"):  # the members already have the reference; this only starts their clock
             outcomes = MemberOutcomes.collect(await _answers(calls, self._timeout), skipped=held_back)
             if outcomes.needs_fallback:
-                fallback = {name: self._members[name].predict.remote(packet) for name in held_back}
+                fallback = {name: self._member(name, routes).predict.remote(packet) for name in held_back}
                 outcomes = outcomes.with_fallback(await _answers(fallback, self._timeout))
         outcomes.require_any(job.city)
         with span("ensemble"):
@@ -103,6 +118,19 @@ class ServeEngine:
             except Exception:  # the Ensemble is down or slow: the combine step will say so; don't guess
                 return None
         return self._needed[key]
+
+    async def _model_ids(self, version: str, city: str) -> dict[str, str]:
+        """Member -> ``city``'s model id for the members ``version`` trained per city, asked of the Ensemble
+        once per pair; none (each member routed by version, where it loads the city's model itself)
+        when the Ensemble cannot say."""
+        key = (version, city)
+        if key not in self._routes:
+            try:
+                self._routes[key] = await asyncio.wait_for(
+                    _resolve(self._ensemble.model_ids.remote(version, city)), self._stage_timeout)
+            except Exception:  # the Ensemble is down or slow: the combine step will say so
+                return {}
+        return self._routes[key]
 
     async def _stage(self, call: DeploymentResponse, failure: str, *, caller_errors: bool = False) -> Any:
         """A Preprocessor or Ensemble answer within ``stage_timeout_s``. Its failure is ours, not the
@@ -130,16 +158,32 @@ class ServeEngine:
 
     async def _run_group(self, version: str, jobs: list[ForecastJob], indices: list[int],
                          out: list[EnsembleForecast | PlatformError | None]) -> None:
-        """Members needed by any city of the batch run once over all its items; the held-back
-        ones run only if some item is left with no member."""
+        """Members needed by any city of the batch run once over all its items (a per-city member
+        once per city, routed to that city's model); the held-back ones run only if some item is
+        left with no member."""
         scale = max(1.0, len(jobs) / 16)  # a batch is many requests' work
-        needed_per_city = await asyncio.gather(*(self._members_needed(version, city) for city in {j.city for j in jobs}))
+        cities = sorted({j.city for j in jobs})
+        needed_per_city, routes_per_city = await asyncio.gather(
+            asyncio.gather(*(self._members_needed(version, city) for city in cities)),
+            asyncio.gather(*(self._model_ids(version, city) for city in cities)))
         needed = None if any(n is None for n in needed_per_city) else frozenset().union(*needed_per_city)
+        routes = dict(zip(cities, routes_per_city))
         first, held_back = split_needed(self._members, needed)
         specs = [(j.city, j.start.isoformat(), j.horizon, j.weather, None if j.as_of is None else j.as_of.isoformat())
                  for j in jobs]
         packets_response = self._pre.features_many.remote(version, specs)
-        calls = {name: self._members[name].predict_many.remote(packets_response) for name in first}
+
+        def member_calls(names: list[str], packets: Any) -> dict[tuple[str, str | None], DeploymentResponse]:
+            """(member, city) -> its call; city None: one call over every item (a member over all cities)."""
+            calls: dict[tuple[str, str | None], DeploymentResponse] = {}
+            for name in names:
+                if any(name in routes[city] for city in cities):
+                    calls.update({(name, city): self._member(name, routes[city]).predict_many.remote(packets) for city in cities})
+                else:
+                    calls[(name, None)] = self._members[name].predict_many.remote(packets)
+            return calls
+
+        calls = member_calls(first, packets_response)
         try:
             packets = await asyncio.wait_for(_resolve(packets_response), self._stage_timeout * scale)
         except Exception as error:
@@ -150,14 +194,14 @@ class ServeEngine:
             return
         answers = await _answers(calls, self._timeout * scale)
 
-        def item_outcomes(k: int, answered: dict[str, Any], skipped: list[str]) -> MemberOutcomes:
+        def item_outcomes(k: int, answered: dict[tuple[str, str | None], Any], skipped: list[str]) -> MemberOutcomes:
+            mine = {name: a for (name, city), a in answered.items() if city in (None, jobs[k].city)}
             return MemberOutcomes.collect(
-                {name: a if isinstance(a, BaseException) else a[k] for name, a in answered.items()}, skipped=skipped)
+                {name: a if isinstance(a, BaseException) else a[k] for name, a in mine.items()}, skipped=skipped)
 
         valid = [k for k, packet in enumerate(packets) if not isinstance(packet, ItemError)]
         if held_back and any(item_outcomes(k, answers, held_back).needs_fallback for k in valid):
-            answers = {**answers, **await _answers(
-                {name: self._members[name].predict_many.remote(packets) for name in held_back}, self._timeout * scale)}
+            answers = {**answers, **await _answers(member_calls(held_back, packets), self._timeout * scale)}
             held_back = []
         per_item: list[tuple[int, MemberOutcomes]] = []
         for k, (job, packet) in enumerate(zip(jobs, packets)):

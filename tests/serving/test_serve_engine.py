@@ -145,3 +145,70 @@ def test_a_hung_ensemble_is_a_503_within_the_stage_timeout() -> None:
                          member_timeout_s=1.0, stage_timeout_s=0.05)
     with pytest.raises(NoMemberError, match="ensemble could not combine .* timed out"):
         asyncio.run(engine.run(JOB))
+
+
+class _RoutedMember:
+    """A member handle that records the multiplexed model id of every call (``options`` as Serve's)."""
+
+    def __init__(self, answer: object, log: list[tuple[str, str]], model_id: str = "") -> None:
+        self._answer, self._log, self._model_id = answer, log, model_id
+
+    def options(self, *, multiplexed_model_id: str) -> "_RoutedMember":
+        return _RoutedMember(self._answer, self._log, multiplexed_model_id)
+
+    def __getattr__(self, method: str) -> _Method:
+        log, model_id, answer = self._log, self._model_id, self._answer
+
+        class _Logged(_Method):
+            def remote(self, *args: object) -> _Call:
+                log.append((method, model_id))
+                return _Call(answer)
+
+        return _Logged(None)
+
+
+def test_a_per_city_member_is_called_with_the_city_model_id_and_a_global_one_without() -> None:
+    calls: dict[str, list[tuple[str, str]]] = {"xgboost": [], "lstm": []}
+    members = {name: _RoutedMember(np.ones((4, 3)), log) for name, log in calls.items()}
+    ensemble = _Handle(combine=(np.full((4, 3), 7.0), {"xgboost": 0.5, "lstm": 0.5}),
+                       members_needed=frozenset({"xgboost", "lstm"}), model_ids={"xgboost": "v1/xgboost/DEL"})
+    engine = ServeEngine(_Handle(features=_Packet()), members, ensemble, member_timeout_s=1.0)
+    result = asyncio.run(engine.run(JOB))
+    assert calls == {"xgboost": [("predict", "v1/xgboost/DEL")], "lstm": [("predict", "")]}
+    assert set(result.members_used) == {"xgboost", "lstm"}
+
+
+class _Computed(_Method):
+    """A handle method whose answer depends on its arguments."""
+
+    def __init__(self, answer) -> None:
+        super().__init__(None)
+        self._compute = answer
+
+    def remote(self, *args: object) -> _Call:
+        return _Call(self._compute(*args))
+
+
+def test_a_batch_calls_a_per_city_member_once_per_city_and_takes_each_item_from_its_city() -> None:
+    class _CityPacket:
+        def __init__(self, city: str) -> None:
+            self.city, self.features = city, type("F", (_Features,), {"city": city})()
+
+    log: list[tuple[str, str]] = []
+
+    class _PerCity(_RoutedMember):
+        def options(self, *, multiplexed_model_id: str) -> "_PerCity":
+            city = multiplexed_model_id.rsplit("/", 1)[1]
+            marker = {"DEL": 1.0, "MUM": 2.0}[city]  # each city's model answers its own value, None elsewhere
+            answer = [np.full((4, 3), marker) if p.city == city else None for p in packets]
+            return _PerCity(answer, self._log, multiplexed_model_id)
+
+    packets = [_CityPacket("DEL"), _CityPacket("MUM"), _CityPacket("DEL")]
+    ensemble = _Handle(members_needed=frozenset({"xgboost"}))
+    ensemble.model_ids = _Computed(lambda version, city: {"xgboost": f"{version}/xgboost/{city}"})  # type: ignore[attr-defined]
+    ensemble.combine_many = _Computed(lambda version, items: [(np.full((4, 3), 7.0), {"xgboost": 1.0}) for _ in items])  # type: ignore[attr-defined]
+    engine = ServeEngine(_Handle(features_many=packets), {"xgboost": _PerCity(None, log)}, ensemble, member_timeout_s=1.0)
+    jobs = [ForecastJob("v1", p.city, JOB.start, 4, 15) for p in packets]
+    results = asyncio.run(engine.run_many(jobs))
+    assert sorted(log) == [("predict_many", "v1/xgboost/DEL"), ("predict_many", "v1/xgboost/MUM")]
+    assert [r.member_forecasts["xgboost"][0, 0] for r in results] == [1.0, 2.0, 1.0]

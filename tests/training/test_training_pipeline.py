@@ -57,10 +57,20 @@ def test_train_evaluates_everything_and_registers(stored):
 
 def test_until_limits_the_data_and_per_city_models_work(stored):
     config = parse_config({**TINY_CONFIG, "global_model": False, "models": ["xgboost"]})
-    report = train(stored, config, cities=["del"], until=dt.date(2024, 5, 5), distributed=False, register=False, log=lambda _: None)
-    assert report.cities == ["DEL"] and not report.registered
+    lines: list[str] = []
+    report = train(stored, config, cities=["del", "mum"], until=dt.date(2024, 5, 5), distributed=False, register=False,
+                   log=lines.append)
+    assert report.cities == ["DEL", "MUM"] and not report.registered
     assert report.windows["end"].date() <= dt.date(2024, 5, 5)
-    assert set(load_bundle(report.bundle_dir).members["xgboost"].by_city) == {"DEL"}
+    member = load_bundle(report.bundle_dir).members["xgboost"]
+    assert member.cities == ["DEL", "MUM"] and member.by_city == {}, "a loaded per-city member loads a city on first use"
+    # one progress line per city, for the selection fit and again for the final refit on everything
+    finished = [line for line in lines if line.startswith("[xgboost] ") and line.endswith("cities)")]
+    assert [line.split(":")[0] for line in finished] == ["[xgboost] DEL", "[xgboost] MUM"] * 2
+    assert any(line.startswith("[stage] final refit on all data") for line in lines)
+    # each city refitted with the rounds its own selection chose
+    for city in ("DEL", "MUM"):
+        assert member.model(city).booster.num_boosted_rounds() == report.selected["xgboost"][city]["num_boost_round"]
 
 
 def test_efp_train_cli_runs_locally_and_prints_json(stored, tmp_path, monkeypatch):

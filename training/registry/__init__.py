@@ -1,7 +1,7 @@
 """Model registry: versioned artifacts (folder or S3), index (PostgreSQL or JSON), per-city production."""
 
 from training.registry.errors import CorruptArtifactError, RegistryError
-from training.registry.models import ModelVersion, ProductionEvent, RollbackResult, Stage, VersionInfo
+from training.registry.models import CityModelId, ModelVersion, ProductionEvent, RollbackResult, Stage, VersionInfo
 from training.registry.registry import (
     CheckResult,
     ModelRegistry,
@@ -13,6 +13,7 @@ from training.registry.registry import (
 
 __all__ = [
     "CheckResult",
+    "CityModelId",
     "CorruptArtifactError",
     "ModelRegistry",
     "ModelVersion",

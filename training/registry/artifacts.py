@@ -1,17 +1,19 @@
 """Where version files live: a local folder (embedded default) or an S3 prefix (boto3).
 
 Both offer the same four operations: store a bundle folder with its manifest, read the
-manifest, hand back a verified local folder, and read/replace one small JSON document
+manifest, hand back a verified local folder (of the whole version, or of only some of its
+folders: one city's model of a per-city version), and read/replace one small JSON document
 (the file index, when no PostgreSQL is configured) without losing a concurrent update.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,10 +26,23 @@ from training.registry.manifest import MANIFEST_NAME, parse_manifest, verify_fol
 Update = Callable[[bytes | None], bytes]
 
 
+def select_files(files: dict[str, dict[str, Any]], only: Sequence[str] | None) -> dict[str, dict[str, Any]]:
+    """The manifest entries under the folders ``only`` names (relative POSIX paths), plus the
+    version's top-level files (bundle.json and the like); every entry when ``only`` is None."""
+    if only is None:
+        return files
+    prefixes = tuple(f"{folder.strip('/')}/" for folder in only)
+    chosen = {relative: entry for relative, entry in files.items() if "/" not in relative or relative.startswith(prefixes)}
+    for folder, prefix in zip(only, prefixes):
+        if not any(relative.startswith(prefix) for relative in chosen):
+            raise CorruptArtifactError(f"the manifest lists no file under '{folder}'")
+    return chosen
+
+
 class ArtifactStore(Protocol):
     def put(self, version: str, folder: Path, manifest: bytes) -> str: ...
 
-    def local_copy(self, version: str, manifest_sha256: str) -> Path: ...
+    def local_copy(self, version: str, manifest_sha256: str, only: Sequence[str] | None = None) -> Path: ...
 
     def update_document(self, name: str, update: Update) -> bytes: ...
 
@@ -51,13 +66,13 @@ class LocalArtifacts:
         os.replace(staging, target)  # a version appears whole or not at all
         return str(target)
 
-    def local_copy(self, version: str, manifest_sha256: str) -> Path:
+    def local_copy(self, version: str, manifest_sha256: str, only: Sequence[str] | None = None) -> Path:
         folder = self.root / version
         manifest = folder / MANIFEST_NAME
         if not manifest.is_file():
             raise CorruptArtifactError(f"model version {version}: {manifest} is missing")
         files = parse_manifest(manifest.read_bytes(), version, manifest_sha256)
-        verify_folder(folder, files, version)
+        verify_folder(folder, select_files(files, only), version)
         return folder
 
     def read_document(self, name: str) -> bytes | None:
@@ -158,7 +173,7 @@ class S3Artifacts:
             raise RegistryError(f"S3 read of s3://{self.bucket}/{key} failed: {error}") from None
         return response["Body"].read(), response["ETag"]
 
-    def local_copy(self, version: str, manifest_sha256: str) -> Path:
+    def local_copy(self, version: str, manifest_sha256: str, only: Sequence[str] | None = None) -> Path:
         """The verified cache folder of ``version``, downloaded once per host however many replicas ask.
 
         Every replica warms a newly promoted version at once, so the download runs under a
@@ -175,6 +190,8 @@ class S3Artifacts:
             raise CorruptArtifactError(f"model version {version}: s3://{self.bucket}/{key} is missing")
         manifest = fetched[0]
         files = parse_manifest(manifest, version, manifest_sha256)
+        if only is not None:
+            return self._local_part(version, select_files(files, only))
         cached = self.cache_dir / version
         with file_lock(self.cache_dir / ".locks" / f"{version}.lock"):
             if _is_complete(cached, manifest):
@@ -199,6 +216,32 @@ class S3Artifacts:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
         return cached
+
+    def _local_part(self, version: str, files: dict[str, dict[str, Any]]) -> Path:
+        """Only ``files`` of ``version``, in a cache folder of its own (``<version>.parts``) that fills
+        file by file: a replica serving one city of a per-city version downloads that city's model,
+        not the other cities'. Each file is written beside its place and renamed into it once it
+        matches the manifest, under the version's parts lock, so a reader never sees half a file."""
+        folder = self.cache_dir / f"{version}.parts"
+        with file_lock(self.cache_dir / ".locks" / f"{version}.parts.lock"):
+            for relative, entry in sorted(files.items()):
+                target = folder / relative
+                if target.is_file():
+                    try:
+                        verify_folder(folder, {relative: entry}, version)
+                        continue
+                    except CorruptArtifactError:
+                        pass  # damaged: downloaded again
+                body = self._get(self._key(version, relative))
+                if body is None:
+                    raise CorruptArtifactError(f"model version {version}: artifact '{relative}' is missing in S3")
+                if len(body[0]) != entry["size"] or hashlib.sha256(body[0]).hexdigest() != entry["sha256"]:
+                    raise CorruptArtifactError(f"model version {version}: artifact '{relative}' in S3 does not match the manifest")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                download = target.with_name(f".{target.name}.download")
+                download.write_bytes(body[0])
+                os.replace(download, target)
+        return folder
 
     def _clear_leftovers(self, version: str, cached: Path) -> None:
         """Remove what a killed or failed download of ``version`` left; call it under the version's lock.

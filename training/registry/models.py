@@ -61,6 +61,10 @@ class ModelVersion(VersionInfo):
     promoted_by: str | None = Field(None, description="Who made its latest promotion still in force (None: never promoted).")
     artifact_uri: str = Field(description="Folder or s3:// prefix holding the files.")
     manifest_sha256: str = Field(description="SHA-256 of the manifest, so the manifest itself is checked too.")
+    city_models: list[str] = Field(
+        default_factory=list,
+        description="Per-city models (global_model: false), one id <version>/<member>/<CITY> each: fetched and served one at a time.",
+    )
 
 
 class ProductionEvent(BaseModel):
@@ -81,3 +85,33 @@ class RollbackResult(BaseModel):
     city: str
     from_version: str
     to_version: str
+
+
+class CityModelId(BaseModel):
+    """One city's model of one member inside a version trained per city (``global_model: false``).
+
+    Its string form ``<version>/<member>/<CITY>`` is the ``multiplexed_model_id`` Serve routes a
+    city's requests by, so one replica answers a city from the one model it loaded for it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str = Field(min_length=1, pattern=r"^[^/]+$")
+    member: str = Field(min_length=1, pattern=r"^[^/]+$")
+    city: str = Field(min_length=1, pattern=r"^[^/]+$")
+
+    def __str__(self) -> str:
+        return f"{self.version}/{self.member}/{self.city}"
+
+    @property
+    def folder(self) -> str:
+        """Where the model's files lie inside the version (``training.bundle``'s layout)."""
+        return f"members/{self.member}/{self.city}"
+
+    @classmethod
+    def parse(cls, text: str) -> "CityModelId | None":
+        """The id ``text`` names, None when it is a plain version id (a model over every city)."""
+        parts = text.split("/")
+        if len(parts) != 3:
+            return None
+        return cls(version=parts[0], member=parts[1], city=parts[2].upper())

@@ -10,6 +10,7 @@ restores each city's previous production.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 import subprocess  # nosec B404: runs only `git rev-parse HEAD`, a fixed argument list
@@ -26,7 +27,7 @@ from training.registry.artifacts import ArtifactStore, open_artifacts
 from training.registry.index import JsonIndex, RegistryIndex, current_production
 from training.registry.index_pg import PostgresIndex
 from training.registry.manifest import build_manifest
-from training.registry.models import ModelVersion, ProductionEvent, RollbackResult, VersionInfo
+from training.registry.models import CityModelId, ModelVersion, ProductionEvent, RollbackResult, VersionInfo
 
 
 class CheckResult(BaseModel):
@@ -58,6 +59,16 @@ def new_version_id(now: datetime | None = None) -> str:
     """Sortable by registration time (UTC, second precision), unique by a random suffix."""
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def city_model_ids(bundle_dir: Path, version: str) -> list[str]:
+    """The per-city models a bundle folder holds (its ``bundle.json`` members of kind ``per_city``)."""
+    manifest = Path(bundle_dir) / "bundle.json"
+    if not manifest.is_file():
+        return []
+    members = json.loads(manifest.read_text()).get("members", {})
+    return [str(CityModelId(version=version, member=name, city=city))
+            for name, meta in sorted(members.items()) if meta.get("kind") == "per_city" for city in meta["cities"]]
 
 
 def current_git_commit() -> str:
@@ -96,6 +107,7 @@ class ModelRegistry:
             git_commit=info.git_commit or current_git_commit(),
             artifact_uri=uri,
             manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+            city_models=city_model_ids(bundle_dir, version),
         )
         self.index.add(record)
         return self.get(version)
@@ -183,6 +195,17 @@ class ModelRegistry:
         if record is None:
             raise NotFoundError(f"model version {version} is not registered")
         return self.artifacts.local_copy(version, record["manifest_sha256"])
+
+    def fetch_city_model(self, model_id: CityModelId) -> Path:
+        """The folder of one city's model of a per-city version, verified, without the other cities'
+        files (from S3 only its own files are downloaded): what one Serve replica loads for one city."""
+        record = self.index.get(model_id.version)
+        if record is None:
+            raise NotFoundError(f"model version {model_id.version} is not registered")
+        if model_id.city not in record["cities"]:
+            raise NotFoundError(f"model version {model_id.version} does not cover city {model_id.city}")
+        root = self.artifacts.local_copy(model_id.version, record["manifest_sha256"], only=[model_id.folder])
+        return root / model_id.folder
 
     def production(self, city: str) -> ModelVersion | None:
         version = current_production(self.index.events()).get(city.upper())
