@@ -139,7 +139,7 @@ def fit_ray(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params
 
     norm = Normaliser.fit(data.train)
     arch = arch_of(params, data)
-    run, _ = run_config(name, ctx.scaling, ctx.run_dir)
+    run = run_config(name, ctx)
     loop_config = {**_loop_config(name, net, arch, params, ctx),
                    "train_ref": ray.put(norm.tensors(data.train)), "val_ref": ray.put(norm.tensors(data.validation))}
     ctx.log(f"[{name}] Ray Train: {ctx.scaling.workers} workers, {len(data.train)} training samples")

@@ -12,7 +12,8 @@ with XGBoost 3); it wraps each worker's plain ``xgboost.train`` in XGBoost's own
 collective, so histograms are all-reduced across workers over Ray Data shards. Both the
 in-process and the Ray Train fit run the one boosting loop, ``boost``. Trap avoided: Ray's
 ``RayTrainReportCallback`` reports after every round, which cost ~2 s a round on 20k rows;
-workers log every ``report_every`` rounds and report once, with the model, at the end.
+workers report metrics every ``report_every`` rounds (what a Tune trial's ASHA reads) and
+the model once, as a checkpoint, at the end.
 """
 
 from __future__ import annotations
@@ -175,8 +176,10 @@ def _ray_worker(config: dict) -> None:
         return xgb.DMatrix(frame.drop(columns=["label"]).to_numpy(np.float32), frame["label"].to_numpy(np.float32))
 
     def report(round_number: int, loss: float) -> None:
+        # Every rank reports (Ray Train waits for all); inside a Tune trial each one is a Tune result.
         if rank == 0:
             print(progress_line(round_number, loss), flush=True)
+        ray.train.report({"val_loss": float(loss), "round": round_number})
 
     booster, curve = boost(config["booster"], config["params"], matrix("train"), matrix("validation"),
                            report=report, epoch_hook=config.get("epoch_hook"))
@@ -202,7 +205,7 @@ def fit_ray(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutcom
     device = "cuda" if resolve_use_gpu(scaling.use_gpu) else "cpu"
     loop_config = {"booster": booster_params(params, ctx.seed, max(1, int(scaling.cpus_per_worker)), device=device),
                    "params": params, "epoch_hook": ctx.epoch_hook}
-    run, _ = run_config("xgboost", scaling, ctx.run_dir)
+    run = run_config("xgboost", ctx)
     ctx.log(f"[xgboost] Ray Train: {scaling.workers} workers, {len(y)} rows")
     trainer = XGBoostTrainer(_ray_worker, train_loop_config=loop_config, scaling_config=scaling_config(scaling),
                              run_config=run, datasets=datasets)
