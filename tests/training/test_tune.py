@@ -162,7 +162,8 @@ def test_a_trial_larger_than_the_cluster_is_refused(ray_cluster, sequence_data, 
                                                      tmp_path: Path) -> None:
     space_file = tmp_path / "lstm.yaml"
     space_file.write_text(yaml.safe_dump({"model": "lstm", **SEQUENCE_SPACES["lstm"], "workers": 2, "cpus_per_worker": 1}))
-    with pytest.raises(TuneError, match=r"a lstm trial needs 2.01 CPUs \(2 workers x 1 and its driver\) but the cluster has 2"):
+    with pytest.raises(TuneError, match=r"a lstm trial needs 2 Train workers of 1 CPUs each, plus 0.01 for its driver; "
+                                        r"the cluster \(2 CPUs\) holds 2 such workers"):
         run_tune(settings, "lstm", 1, space_file=space_file, data=sequence_data)
 
 

@@ -83,23 +83,25 @@ def _trial_rows(grid: Any, space: TuneSpace, stopped_early: set[str]) -> list[di
 def trial_resources(space: TuneSpace, scaling: ScalingSpec) -> tuple[ScalingSpec, int]:
     """The Train scaling of every trial and how many trials fit the cluster at once.
 
-    Ray Train starts a run only when all its workers' resources are free; trials beyond what
-    the cluster holds would only sit in Tune's queue holding their driver's share."""
+    Ray Train starts a run only when all its workers' resources are free, and a worker sits
+    on one node: the count is the worker slots the nodes hold (``cpus_per_worker`` each),
+    divided by the workers a trial needs. More trials would only wait in Tune's queue."""
     import ray
 
     from training.ray_train import resolve_use_gpu
 
     trial_scaling = scaling.model_copy(update={"workers": space.workers, "cpus_per_worker": space.cpus_per_worker})
-    cluster = ray.cluster_resources()
-    cpus, need = float(cluster.get("CPU", 0.0)), space.workers * space.cpus_per_worker + TRIAL_CPUS
-    if need > cpus:
-        raise TuneError(f"a {space.model} trial needs {need:g} CPUs ({space.workers} workers x {space.cpus_per_worker:g} "
-                        f"and its driver) but the cluster has {cpus:g}: lower workers or cpus_per_worker in the space")
-    concurrent = int(cpus // need)
+    nodes = [node["Resources"] for node in ray.nodes() if node.get("Alive")]
+    cpus = sum(float(node.get("CPU", 0.0)) for node in nodes)
+    slots = sum(int(float(node.get("CPU", 0.0)) // space.cpus_per_worker) for node in nodes)
+    concurrent = min(int(cpus // (space.workers * space.cpus_per_worker + TRIAL_CPUS)), slots // space.workers)
     if resolve_use_gpu(trial_scaling.use_gpu):
-        concurrent = min(concurrent, int(cluster.get("GPU", 0) // space.workers))
-        if concurrent < 1:
-            raise TuneError(f"a {space.model} trial needs {space.workers} GPUs; the cluster has {cluster.get('GPU', 0):g}")
+        concurrent = min(concurrent, int(sum(float(node.get("GPU", 0.0)) for node in nodes) // space.workers))
+    if concurrent < 1:
+        raise TuneError(f"a {space.model} trial needs {space.workers} Train workers of {space.cpus_per_worker:g} CPUs"
+                        f"{' and a GPU' if resolve_use_gpu(trial_scaling.use_gpu) else ''} each, plus {TRIAL_CPUS:g} for "
+                        f"its driver; the cluster ({cpus:g} CPUs) holds {slots} such workers: lower workers or "
+                        "cpus_per_worker in the search space")
     return trial_scaling, concurrent
 
 
