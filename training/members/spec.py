@@ -66,8 +66,9 @@ EpochHook = Callable[[int], None]
 class FitContext:
     """How to run a fit: where, with which seed, and where its progress lines go.
 
-    ``in_tune_trial``: the fit is a Tune trial's, so its Ray Train run hands every report to
-    Tune (``training.ray_train.run_config``) instead of only returning at the end."""
+    ``in_tune_trial``: the fit is a Tune trial's. A ``fit_ray`` builds its run with
+    ``training.ray_train.run_config(name, ctx)``, which then hands every ``ray.train.report``
+    of the workers (with ``val_loss``) to Tune as one result, so ASHA can stop the trial."""
 
     scaling: ScalingSpec = field(default_factory=ScalingSpec)
     storage: RayStorage | None = None  # Ray Train checkpoints (None: a temporary folder)

@@ -164,13 +164,14 @@ def run_tune(
     searcher = ConcurrencyLimiter(OptunaSearch(seed=config.seed, points_to_evaluate=space.start or None),
                                   max_concurrent=concurrent)
     scheduler = _recording_asha(time_attr="training_iteration", max_t=max_t, grace_period=space.asha.grace_period,
-                            reduction_factor=space.asha.reduction_factor)
+                                reduction_factor=space.asha.reduction_factor)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    sweep = f"tune-{model}-{stamp}"
     tuner = tune.Tuner(
         trainable,
         param_space=space.param_space(),
         tune_config=tune.TuneConfig(metric=METRIC, mode="min", search_alg=searcher, scheduler=scheduler, num_samples=samples),
-        run_config=tune.RunConfig(name=f"tune-{model}-{stamp}", verbose=0, **storage.run_kwargs()),
+        run_config=tune.RunConfig(name=sweep, verbose=0, **storage.run_kwargs()),
     )
     grid = tuner.fit()
     rows = _trial_rows(grid, space, scheduler.stopped_early)
@@ -180,10 +181,10 @@ def run_tune(
     best = grid.get_best_result(metric=METRIC, mode="min", scope="all")
     best_params = {**base_params, **{k: best.config[k] for k in space.params}}
     path = write_best_config(settings.data_dir / "tune" / f"best-{model}-{stamp}.yaml", model, best_params)
-    experiment = storage.child(f"tune-{model}-{stamp}")
-    experiment.write_text(f"best-{model}.yaml", path.read_text(encoding="utf-8"))  # outlives a RayJob's cluster
+    results = storage.child(sweep)
+    results.write_text(f"best-{model}.yaml", path.read_text(encoding="utf-8"))  # outlives a RayJob's cluster
     best_loss = next(row["val_loss"] for row in rows if row["val_loss"] is not None)
     return TuneResult(
         model=model, samples=samples, metric=METRIC, best_params=best_params, best_val_loss=best_loss,
-        best_config_path=path, results_uri=experiment.uri, trials=rows,
+        best_config_path=path, results_uri=results.uri, trials=rows,
     )
