@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("benchmarks.ingest", "benchmarks.training", "benchmarks.accuracy", "benchmarks.serve")
+BENCHMARKS = ("benchmarks.ingest", "benchmarks.training", "benchmarks.scale", "benchmarks.accuracy", "benchmarks.serve")
 
 
 def main() -> int:

@@ -13,17 +13,13 @@ import numpy as np
 
 from training.bundle import TrainedBundle
 from training.config import TrainConfig
-from training.data_prep import TrainingData
+from training.training_data import SplitForecast, TrainingData
 from training.ensemble import GLOBAL, WeightedEnsemble, blend, calibrate, fit_calibration, fit_weights
 from training.features.grid import Samples
 
 
 def truth_mw(samples: Samples) -> np.ndarray:
     return np.nan_to_num((samples.y + samples.level[:, None]) * samples.scale[:, None])
-
-
-def member_predictions(members: dict, samples: Samples) -> dict[str, np.ndarray]:
-    return {name: member.predict_samples(samples) for name, member in members.items()}
 
 
 def lead_hours(samples: Samples, resolution_minutes: int) -> np.ndarray:
@@ -50,9 +46,9 @@ def _choose_weights(rel: dict[str, np.ndarray], rel_y: np.ndarray, mask: np.ndar
     return {n: float(n == best) for n in names}
 
 
-def fit_ensemble(members: dict, oof: Samples, resolution_minutes: int) -> tuple[WeightedEnsemble, np.ndarray]:
-    """The ensemble, and its cross-fitted out-of-sample forecasts of ``oof`` (n, H, 3) MW."""
-    preds = member_predictions(members, oof)
+def fit_ensemble(forecast: SplitForecast, resolution_minutes: int) -> tuple[WeightedEnsemble, np.ndarray]:
+    """The ensemble, and its cross-fitted out-of-sample forecasts (n, H, 3) MW of the samples ``forecast`` covers."""
+    preds, oof = forecast.predictions, forecast.targets
     y, mask = truth_mw(oof), oof.ymask
     # Relative units (MW / city scale), so big cities do not dominate the pooled weights.
     rel = {n: p / oof.scale[:, None, None] for n, p in preds.items()}
@@ -76,8 +72,11 @@ def fit_ensemble(members: dict, oof: Samples, resolution_minutes: int) -> tuple[
 
 
 def assemble_bundle(version: str, data: TrainingData, members: dict, config: TrainConfig,
-                    metrics: dict | None = None) -> tuple[TrainedBundle, np.ndarray]:
-    """The bundle, and the ensemble's cross-fitted forecasts of the test window (for its honest score)."""
-    ensemble, crossed = fit_ensemble(members, data.test, data.resolution_minutes)
+                    test: SplitForecast | None = None, metrics: dict | None = None) -> tuple[TrainedBundle, np.ndarray]:
+    """The bundle, and the ensemble's cross-fitted forecasts of the test window (for its honest score).
+
+    ``test``: the members' forecasts of the test window, if already computed (``data.forecast``)."""
+    test = test if test is not None else data.forecast(members, "test")
+    ensemble, crossed = fit_ensemble(test, data.resolution_minutes)
     bundle = TrainedBundle(version, data.preprocessor, members, ensemble, config.model_dump(mode="json"), metrics or {})
     return bundle, crossed

@@ -10,61 +10,26 @@ Load-shedding, outlier and imputed blocks are masked out of the targets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from data.catalogue import City, load_catalogue
-from data.errors import PlatformError
 from data.settings import PlatformSettings
+from training.baselines import seasonal_naive
 from training.config import TrainConfig
 from training.features.config import FeatureConfig
 from training.features.grid import Samples
+from training.metrics import season_steps
 from training.preprocessor import LoadPreprocessor, steps_per_day
+from training.training_data import (BASELINE_NAMES, CityPrepared, CitySummary, Moments, SampleShapes, TrainingData,
+                                    TrainingDataError)
 
-
-class TrainingDataError(PlatformError):
-    """There is not enough (or inconsistent) data to train on; the message says which city and why."""
-
-
-@dataclass
-class TrainingData:
-    preprocessor: LoadPreprocessor
-    train: Samples
-    validation: Samples
-    test: Samples
-    resolution_minutes: int
-    cities: list[str]
-    windows: dict[str, pd.Timestamp]
-    loads: dict[str, pd.DataFrame] = field(default_factory=dict)  # cleaned load rows per city (for baselines)
-    full: Samples | None = None  # training-style samples over every window, for the final refit
-
-    @property
-    def horizon(self) -> int:
-        return self.preprocessor.horizon
-
-    @property
-    def n_cities(self) -> int:
-        return len(self.preprocessor.city_index)
-
-    def subset(self, city: str) -> "TrainingData":
-        """The same data restricted to one city (per-city models)."""
-
-        def pick(samples: Samples) -> Samples:
-            return samples.take(np.flatnonzero(samples.cities == city))
-
-        return TrainingData(self.preprocessor, pick(self.train), pick(self.validation), pick(self.test),
-                            self.resolution_minutes, [city], self.windows, {city: self.loads[city]},
-                            None if self.full is None else pick(self.full))
-
-    def everything(self) -> "TrainingData":
-        """The same data with every window to train on (the final refit); validation stays for progress lines."""
-        if self.full is None:
-            raise TrainingDataError("these training data were prepared without the all-windows samples")
-        return TrainingData(self.preprocessor, self.full, self.validation, self.test, self.resolution_minutes,
-                            self.cities, self.windows, self.loads, self.full)
+__all__ = ["TrainingData", "TrainingDataError", "TrainingPlan", "build_training_data", "issue_pairs", "prepare_city",
+           "prepare_training_data"]
 
 
 def issue_pairs(grid_ts: pd.DatetimeIndex, tz, resolution_minutes: int, features: FeatureConfig, lo: pd.Timestamp,
@@ -103,95 +68,173 @@ def issue_pairs(grid_ts: pd.DatetimeIndex, tz, resolution_minutes: int, features
     return np.asarray(pairs_o, dtype=np.int64), np.asarray(pairs_l, dtype=np.int64)
 
 
-def build_training_data(
-    cities: list[City], frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]], resolution_minutes: int, config: TrainConfig,
-    parallel_map=map,
-) -> TrainingData:
-    """Samples from in-memory load/weather frames per city (``data.schema`` shape)."""
-    spd = steps_per_day(resolution_minutes)
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What every city's data task needs: the windows, the preprocessor (scales still to
+    come from each city's task) and the configuration. Small, so it is broadcast as is."""
+
+    config: TrainConfig
+    resolution_minutes: int
+    preprocessor: LoadPreprocessor
+    windows: dict[str, pd.Timestamp]
+
+    @property
+    def read_start(self) -> pd.Timestamp:
+        return self.windows["train_start"]
+
+    @property
+    def read_end(self) -> pd.Timestamp:
+        return self.windows["end"]
+
+
+def plan_training(cities: list[City], spans: dict[str, tuple[pd.Timestamp, pd.Timestamp]], resolution_minutes: int,
+                  config: TrainConfig) -> TrainingPlan:
+    """Windows from each city's first and last stored block: the test window is the last
+    ``test_days`` local days before the earliest city's end, validation before it, and
+    training as far back as the data (or ``max_train_days``) goes."""
     res = pd.Timedelta(minutes=resolution_minutes)
-    ends = {}
+    spd = steps_per_day(resolution_minutes)
+    for city in cities:
+        if spans.get(city.code) is None:
+            raise TrainingDataError(f"city '{city.code}': no load data to train on")
+    end = min(spans[c.code][1] for c in cities) + res
+    tz = cities[0].tz
+    test_start = (end.tz_convert(tz).normalize() - pd.Timedelta(days=config.split.test_days)).tz_convert("UTC")
+    val_start = (test_start.tz_convert(tz) - pd.Timedelta(days=config.split.validation_days)).tz_convert("UTC")
+    first = max(min(spans[c.code][0] for c in cities).tz_convert(tz).floor("D").tz_convert("UTC"), end - pd.Timedelta(days=3650))
+    if config.split.max_train_days:
+        first = max(first, val_start - pd.Timedelta(days=config.split.max_train_days))
+    pre = LoadPreprocessor.fit(cities, {}, resolution_minutes, config.horizon_days, config.features)
+    if val_start - first < res * (pre.lookback_steps() + pre.horizon) + pd.Timedelta(days=3):
+        raise TrainingDataError(
+            f"not enough history: need more than {config.split.validation_days + config.split.test_days} days of validation+test "
+            f"plus {pre.lookback_steps() // spd + 4} days to train on, have data from {first.date()} to {end.date()}")
+    windows = {"train_start": first, "validation_start": val_start, "test_start": test_start, "end": end}
+    return TrainingPlan(config, resolution_minutes, pre, windows)
+
+
+def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd.DataFrame) -> CityPrepared:
+    """One city's samples of every split, its scale, feature moments and test baselines.
+
+    Depends on this city's rows and the plan only, which is why cities can be prepared in
+    any order on any worker."""
+    w, res, features = plan.windows, plan.resolution_minutes, plan.config.features
+    ts = pd.to_datetime(load["ts"], utc=True)
+    scale = LoadPreprocessor.city_scale(city, load[(ts >= w["train_start"]) & (ts < w["validation_start"])])
+    pre = plan.preprocessor.with_scales({city.code: scale})
+    horizon, lookback = pre.horizon, pre.lookback_steps()
+    grid = pre.city_grid(city.code, load, weather, w["train_start"], w["end"])
+
+    def pairs(lo: str, hi: str, intraday: bool) -> tuple[np.ndarray, np.ndarray]:
+        return issue_pairs(grid.ts, city.tz, res, features, w[lo], w[hi], horizon, lookback, intraday=intraday)
+
+    splits = {
+        "train": pre.samples_at(grid, *pairs("train_start", "validation_start", True)),
+        "validation": pre.samples_at(grid, *pairs("validation_start", "test_start", False)),
+        "test": pre.samples_at(grid, *pairs("test_start", "end", False)),
+        "full": pre.samples_at(grid, *pairs("train_start", "end", True)),
+    }
+    test = splits["test"]
+    reference = np.flatnonzero(test.lead == 0)
+    baselines: dict[str, dict[int, np.ndarray]] = {name: {} for name in BASELINE_NAMES}
+    for i in reference:
+        origin = pd.Timestamp(test.origin[i]).tz_localize("UTC")
+        for name, period in zip(BASELINE_NAMES, ("day", "week")):
+            baselines[name][int(test.origin[i].astype(np.int64))] = seasonal_naive(load, origin, horizon, res, period).astype(np.float32)
+    season = season_steps(res, "day")
+    first_test = pd.Timestamp(test.origin[reference].min()).tz_localize("UTC") if len(reference) else w["test_start"]
+    insample = load[ts < first_test]["load_mw"].to_numpy(float)[-season * 8:]
+    summary = CitySummary(
+        city=city.code, scale=scale, counts={name: len(part) for name, part in splits.items()},
+        moments={name: Moments.of(splits[name].future[..., :-1]) for name in ("train", "full")},
+        baselines=baselines, insample=insample,
+    )
+    return CityPrepared(summary, splits)
+
+
+def assemble_training_data(plan: TrainingPlan, cities: list[City], summaries: dict[str, CitySummary], shapes: SampleShapes,
+                           *, prepared: list[CityPrepared] | None = None, city_blocks: Any = None) -> TrainingData:
+    """The prepared cities as one ``TrainingData``, after checking every split can be trained and scored on."""
+    w = plan.windows
+    for name in ("train", "validation", "test"):
+        if not any(s.counts[name] for s in summaries.values()):
+            raise TrainingDataError(f"the {name} window has no usable targets (data {w['train_start'].date()} .. {w['end'].date()})")
+    pre = plan.preprocessor.with_scales({code: s.scale for code, s in summaries.items()})
+    return TrainingData(pre, plan.resolution_minutes, [c.code for c in cities], dict(w), summaries, shapes,
+                        prepared=prepared, city_blocks=city_blocks)
+
+
+def shapes_of(samples: Samples) -> SampleShapes:
+    return SampleShapes(n_future=samples.future.shape[2] - 1, n_hist=samples.hist.shape[2], hist_len=samples.hist.shape[1])
+
+
+def build_training_data(cities: list[City], frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]], resolution_minutes: int,
+                        config: TrainConfig) -> TrainingData:
+    """Samples from in-memory load/weather frames per city (``data.schema`` shape), prepared in this process."""
+    spans = {}
     for city in cities:
         load = frames[city.code][0]
         if load is None or load.empty:
             raise TrainingDataError(f"city '{city.code}': no load data to train on")
-        ends[city.code] = pd.to_datetime(load["ts"], utc=True).max() + res
-    end = min(ends.values())
-    tz = cities[0].tz
-    test_start = (end.tz_convert(tz).normalize() - pd.Timedelta(days=config.split.test_days)).tz_convert("UTC")
-    val_start = (test_start.tz_convert(tz) - pd.Timedelta(days=config.split.validation_days)).tz_convert("UTC")
-    starts = {c: pd.to_datetime(frames[c][0]["ts"], utc=True).min() for c in frames}
-    first = max(min(starts.values()).tz_convert(tz).floor("D").tz_convert("UTC"), end - pd.Timedelta(days=3650))
-    if config.split.max_train_days:
-        first = max(first, val_start - pd.Timedelta(days=config.split.max_train_days))
-    train_loads = {c.code: _window(frames[c.code][0], first, val_start) for c in cities}
-    pre = LoadPreprocessor.fit(cities, train_loads, resolution_minutes, config.horizon_days, config.features)
-    horizon = pre.horizon
-    if val_start - first < pd.Timedelta(minutes=resolution_minutes * (pre.lookback_steps() + horizon)) + pd.Timedelta(days=3):
-        raise TrainingDataError(
-            f"not enough history: need more than {config.split.validation_days + config.split.test_days} days of validation+test "
-            f"plus {pre.lookback_steps() // spd + 4} days to train on, have data from {first.date()} to {end.date()}")
-
-    def one_city(city: City) -> tuple[Samples, Samples, Samples, Samples]:
-        load, weather = frames[city.code]
-        grid = pre.city_grid(city.code, load, weather, first, end)
-        lookback = pre.lookback_steps()
-        features, res = config.features, resolution_minutes
-        tr = issue_pairs(grid.ts, city.tz, res, features, first, val_start, horizon, lookback, intraday=True)
-        va = issue_pairs(grid.ts, city.tz, res, features, val_start, test_start, horizon, lookback, intraday=False)
-        te = issue_pairs(grid.ts, city.tz, res, features, test_start, end, horizon, lookback, intraday=False)
-        everything = issue_pairs(grid.ts, city.tz, res, features, first, end, horizon, lookback, intraday=True)
-        return (pre.samples_at(grid, *tr), pre.samples_at(grid, *va), pre.samples_at(grid, *te),
-                pre.samples_at(grid, *everything))
-
-    parts = list(parallel_map(one_city, cities))
-    train, val, test, full = (Samples.concat([p[i] for p in parts]) for i in range(4))
-    for name, part in (("train", train), ("validation", val), ("test", test)):
-        if len(part) == 0 or not part.ymask.any():
-            raise TrainingDataError(f"the {name} window has no usable targets (data {first.date()} .. {end.date()})")
-    windows = {"train_start": first, "validation_start": val_start, "test_start": test_start, "end": end}
-    loads = {c.code: frames[c.code][0] for c in cities}
-    return TrainingData(pre, train, val, test, resolution_minutes, [c.code for c in cities], windows, loads, full)
+        ts = pd.to_datetime(load["ts"], utc=True)
+        spans[city.code] = (ts.min(), ts.max())
+    plan = plan_training(cities, spans, resolution_minutes, config)
+    prepared = [prepare_city(plan, city, *frames[city.code]) for city in cities]
+    summaries = {p.summary.city: p.summary for p in prepared}
+    return assemble_training_data(plan, cities, summaries, shapes_of(prepared[0].splits["train"]), prepared=prepared)
 
 
-def _window(frame: pd.DataFrame, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
-    ts = pd.to_datetime(frame["ts"], utc=True)
-    return frame[(ts >= lo) & (ts < hi)]
+def _read_end(city: City, until: date | None) -> pd.Timestamp | None:
+    if until is None:
+        return None
+    return pd.Timestamp(until + timedelta(days=1)).tz_localize(city.tz).tz_convert("UTC")
 
 
-def read_city_frames(settings: PlatformSettings, codes: list[str], until: date | None, store=None) -> tuple[dict, int]:
-    """Load and observed weather per city from the configured store, and their common resolution."""
+def plan_from_store(settings: PlatformSettings, config: TrainConfig, cities: list[City], until: date | None,
+                    store=None) -> TrainingPlan:
+    """The plan from the store's per-city spans and resolutions, without reading any series."""
     from data.stores import open_store
 
     store = store or open_store(settings)
-    catalogue = load_catalogue(settings)
-    frames, resolutions = {}, {}
-    for code in codes:
-        city = catalogue.get(code)
-        end = None
-        if until is not None:
-            end = pd.Timestamp(until + timedelta(days=1)).tz_localize(city.tz).tz_convert("UTC")
-        frames[code] = (store.read_load(code, None, end), store.read_weather(code, None, end, kind="observed"))
-        resolutions[code] = store.resolution_minutes(code)
+    spans, resolutions = {}, {}
+    for city in cities:
+        span = spans[city.code] = store.load_span(city.code, before=_read_end(city, until))
+        if span is None:
+            raise TrainingDataError(f"city '{city.code}': no load data to train on")
+        resolutions[city.code] = store.resolution_minutes(city.code)
     if len(set(resolutions.values())) > 1:
         detail = ", ".join(f"{c}: {r} min" for c, r in resolutions.items())
         raise TrainingDataError(f"cities have different resolutions ({detail}); train them separately with --cities")
-    return frames, next(iter(resolutions.values()))
+    return plan_training(cities, spans, next(iter(resolutions.values())), config)
+
+
+def read_city(settings: PlatformSettings, plan: TrainingPlan, code: str, store=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One city's load and observed weather inside the plan's windows: only its own
+    partitions (lake: city and year) or rows (PostgreSQL) are read."""
+    from data.stores import open_store
+
+    store = store or open_store(settings)
+    start, end = plan.read_start, plan.read_end
+    return store.read_load(code, start, end), store.read_weather(code, start, end, kind="observed")
 
 
 def prepare_training_data(settings: PlatformSettings, config: TrainConfig, cities: list[str], until: date | None,
-                          *, store=None, parallel: bool = True) -> TrainingData:
-    """Read each city's history (from the store), build features per city in parallel, split by time."""
+                          *, store=None, engine: Literal["ray", "local"] = "ray") -> TrainingData:
+    """Training data for ``cities`` from the store, split by time.
+
+    ``engine="ray"`` (training, tuning): each city is read and prepared in its own Ray Data
+    task and its samples stay in the cluster; the driver keeps the summaries. ``"local"``
+    (tiny bundles, tests): the same per-city preparation, in this process."""
     if not cities:
         raise TrainingDataError("no cities to train on (ingest data first, e.g. `efp generate`)")
     catalogue = load_catalogue(settings)
     city_objs = [catalogue.get(c) for c in cities]
-    frames, resolution = read_city_frames(settings, [c.code for c in city_objs], until, store)
-    mapper = map
-    if parallel and len(city_objs) > 1:
-        from concurrent.futures import ThreadPoolExecutor
+    plan = plan_from_store(settings, config, city_objs, until, store)
+    if engine == "local":
+        prepared = [prepare_city(plan, city, *read_city(settings, plan, city.code, store)) for city in city_objs]
+        summaries = {p.summary.city: p.summary for p in prepared}
+        return assemble_training_data(plan, city_objs, summaries, shapes_of(prepared[0].splits["train"]), prepared=prepared)
+    from training.datasets import prepare_city_blocks
 
-        pool = ThreadPoolExecutor(max_workers=min(4, len(city_objs)))
-        mapper = pool.map
-    return build_training_data(city_objs, frames, resolution, config, parallel_map=mapper)
-
+    blocks, summaries, shapes = prepare_city_blocks(settings, plan, city_objs)
+    return assemble_training_data(plan, city_objs, summaries, shapes, city_blocks=blocks)

@@ -4,54 +4,46 @@ scored with ``training.metrics`` on the same day-ahead issue times per city."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from training.assemble import member_predictions, truth_mw
-from training.baselines import seasonal_naive
-from training.data_prep import TrainingData
-from training.features.grid import Samples
+from training.assemble import truth_mw
 from training.metrics import evaluate, season_steps
-
-BASELINE_NAMES = ("seasonal_naive_day", "seasonal_naive_week")
-
-
-def _baselines(data: TrainingData, test: Samples) -> dict[str, np.ndarray]:
-    out = {name: np.zeros((len(test), data.horizon, 3)) for name in BASELINE_NAMES}
-    for i in range(len(test)):
-        origin = pd.Timestamp(test.origin[i]).tz_localize("UTC")
-        history = data.loads[str(test.cities[i])]
-        for name, period in zip(BASELINE_NAMES, ("day", "week")):
-            out[name][i] = seasonal_naive(history, origin, data.horizon, data.resolution_minutes, period)
-    return out
+from training.training_data import BASELINE_NAMES, SplitForecast, TrainingData
 
 
-def evaluate_test(data: TrainingData, members: dict, ensemble_forecasts: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
+def _baselines(data: TrainingData, reference: SplitForecast) -> dict[str, np.ndarray]:
+    """Each reference sample's seasonal-naive forecasts, prepared with its city's data (``CitySummary.baselines``)."""
+    t = reference.targets
+    origins = t.origin.astype("datetime64[ns]").astype(np.int64)
+    return {name: np.stack([data.summaries[str(city)].baselines[name][int(origin)] for city, origin in zip(t.cities, origins)])
+            for name in BASELINE_NAMES}
+
+
+def evaluate_test(data: TrainingData, test: SplitForecast, ensemble_forecasts: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
     """{city|"all": {forecaster: {metric: value}}}; "all" averages the cities' metrics.
 
     Scored on the reference protocol: each test day forecast from its own local midnight
-    (lead 0), the same issue times as the seasonal-naive baselines. ``ensemble_forecasts``
-    are the ensemble's cross-fitted forecasts of every test sample (``training.assemble``).
+    (lead 0), the same issue times as the seasonal-naive baselines. ``test`` holds the
+    members' forecasts of every test sample and ``ensemble_forecasts`` the ensemble's
+    cross-fitted ones, in the same order (``training.assemble``).
     """
-    reference = np.flatnonzero(data.test.lead == 0)
-    test = data.test.take(reference)
-    preds = member_predictions(members, test)
-    forecasts = {**preds, "ensemble": ensemble_forecasts[reference], **_baselines(data, test)}
-    actual = np.where(test.ymask, truth_mw(test), np.nan)
+    index = np.flatnonzero(test.targets.lead == 0)
+    reference = test.take(index)
+    targets = reference.targets
+    forecasts = {**reference.predictions, "ensemble": ensemble_forecasts[index], **_baselines(data, reference)}
+    actual = np.where(targets.ymask, truth_mw(targets), np.nan)
     season = season_steps(data.resolution_minutes, "day")
     result: dict[str, dict[str, dict[str, float]]] = {}
-    for city in np.unique(test.cities):
-        index = np.flatnonzero(test.cities == city)
-        history = data.loads[str(city)]
-        first_test = pd.Timestamp(test.origin[index].min()).tz_localize("UTC")
-        insample = history[pd.to_datetime(history["ts"], utc=True) < first_test]["load_mw"].to_numpy(float)[-season * 8:]
+    for city in np.unique(targets.cities):
+        rows = np.flatnonzero(targets.cities == city)
+        insample = data.summaries[str(city)].insample
         result[str(city)] = {
-            name: evaluate(actual[index].reshape(-1), f[index].reshape(-1, 3), insample=insample, season=season)
+            name: evaluate(actual[rows].reshape(-1), f[rows].reshape(-1, 3), insample=insample, season=season)
             for name, f in forecasts.items()
         }
     names = list(forecasts)
     result["all"] = {
         name: {metric: float(np.nanmean([result[c][name][metric] for c in result if c != "all"]))
-               for metric in result[str(test.cities[0])][name]}
+               for metric in result[str(targets.cities[0])][name]}
         for name in names
     }
     return result

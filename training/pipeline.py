@@ -79,7 +79,7 @@ def _refit_on_everything(data, members: dict, selected: dict[str, dict], config:
     """Every member again, on all windows through --until, with the rounds/epochs its selection chose:
     the registered model sees the most recent data; the ensemble keeps what it learnt out of sample."""
     everything = data.everything()
-    log(f"[stage] final refit on all data through {data.windows['end']:%Y-%m-%d} ({len(everything.train)} issue times)")
+    log(f"[stage] final refit on all data through {data.windows['end']:%Y-%m-%d} ({everything.count('train')} issue times)")
     refitted = {}
     for name, member in members.items():
         params = {**config.member_params(name), **selected.get(name, {})}
@@ -105,10 +105,10 @@ def train(
         cities = open_store(settings).cities()
     cities = sorted({c.upper() for c in cities})
     log(f"[stage] reading and preparing data for {', '.join(cities) or 'no cities'}")
-    data = prepare_training_data(settings, config, cities, until)
+    data = prepare_training_data(settings, config, cities, until, engine="ray" if distributed else "local")
     w = data.windows
     log(f"[stage] split: train {w['train_start']:%Y-%m-%d}..{w['validation_start']:%Y-%m-%d}, validation ..{w['test_start']:%Y-%m-%d}, "
-        f"test ..{w['end']:%Y-%m-%d} ({len(data.train)}/{len(data.validation)}/{len(data.test)} issue times)")
+        f"test ..{w['end']:%Y-%m-%d} ({data.count('train')}/{data.count('validation')}/{data.count('test')} issue times)")
     storage = ray_storage(settings) if distributed else None  # checkpoints: ray_storage_uri
     fit = fit_member if config.global_model else fit_member_per_city
     members, val_pinball, failed, selected = {}, {}, {}, {}
@@ -129,9 +129,10 @@ def train(
 
     version = new_version_id()
     log("[stage] fitting ensemble weights and band calibration on the out-of-sample test window")
-    bundle, crossed = assemble_bundle(version, data, members, config)
+    test = data.forecast(members, "test")
+    bundle, crossed = assemble_bundle(version, data, members, config, test)
     log("[stage] evaluating members, cross-fitted ensemble and baselines on the test window (lead 0)")
-    metrics = evaluate_test(data, members, crossed)
+    metrics = evaluate_test(data, test, crossed)
     bundle.metrics = metrics["all"]
     refit = config.split.final_refit and config.global_model
     if refit:
@@ -156,7 +157,7 @@ def train(
         version=version, cities=data.cities, models=sorted(members), failed_members=failed,
         resolution_minutes=data.resolution_minutes, horizon_steps=data.horizon,
         windows={k: pd.Timestamp(v).to_pydatetime() for k, v in w.items()},
-        samples={"train": len(data.train), "validation": len(data.validation), "test": len(data.test)},
+        samples={split: data.count(split) for split in ("train", "validation", "test")},
         validation_pinball=val_pinball, selected=selected, weights=bundle.ensemble.weights, metrics=metrics, registered=register,
         bundle_dir=str(folder), distributed=distributed, feature_schema_hash=bundle.feature_schema_hash,
         git_commit=commit, duration_s=round(time.perf_counter() - started, 1),

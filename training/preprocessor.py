@@ -102,11 +102,7 @@ class LoadPreprocessor:
         spd = steps_per_day(resolution_minutes)
         # Every lag is kept: at a given step it is used only where it falls before the last known load.
         lag_days = sorted(set(cfg.lag_days) | {7 * math.ceil(horizon_days / 7)})
-        scales = {}
-        for city in cities:
-            values = loads[city.code]["load_mw"].to_numpy(dtype=float) if city.code in loads else np.array([])
-            mean = float(np.nanmean(values)) if values.size and np.isfinite(values).any() else city.peak_mw * 0.6
-            scales[city.code] = mean if mean > 0 else city.peak_mw * 0.6
+        scales = {city.code: cls.city_scale(city, loads.get(city.code)) for city in cities}
         state = {
             "features": cfg.model_dump(), "resolution_minutes": resolution_minutes, "horizon": horizon_days * spd,
             "history_steps": cfg.history_days * spd, "lag_days": lag_days, "city_scales": scales,
@@ -120,6 +116,20 @@ class LoadPreprocessor:
     @classmethod
     def from_state(cls, state: dict) -> "LoadPreprocessor":
         return cls(state)
+
+    @staticmethod
+    def city_scale(city: City, train_load: pd.DataFrame | None) -> float:
+        """MW per scaled unit: the city's mean load over the training window (typical peak x 0.6 without one).
+
+        It depends on that city's rows only, so each city's data task computes its own
+        and the fitted state is completed from the results (``with_scales``)."""
+        values = train_load["load_mw"].to_numpy(dtype=float) if train_load is not None else np.array([])
+        mean = float(np.nanmean(values)) if values.size and np.isfinite(values).any() else city.peak_mw * 0.6
+        return mean if mean > 0 else city.peak_mw * 0.6
+
+    def with_scales(self, scales: dict[str, float]) -> "LoadPreprocessor":
+        """The same preprocessor with these cities' scales replaced."""
+        return LoadPreprocessor({**self.state, "city_scales": {**self.city_scales, **scales}})
 
     @property
     def history_steps(self) -> int:

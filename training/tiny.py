@@ -54,7 +54,7 @@ def build_tiny_bundle(settings: PlatformSettings, out: Path, codes: list[str], s
     """Store synthetic data, fit the three members in-process, save the bundle to ``out``."""
     _store_synthetic(settings, codes, start, days, seed)
     config = TrainConfig.model_validate(TINY_CONFIG)
-    data = prepare_training_data(settings, config, codes, None, parallel=False)
+    data = prepare_training_data(settings, config, codes, None, engine="local")
     quiet = lambda line: None  # noqa: E731
     members = {
         name: fit_member(name, config.member_params(name), data, scaling=ScalingSpec(use_gpu="false"),

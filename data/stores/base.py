@@ -67,3 +67,8 @@ class TimeSeriesStore(Protocol):
     def resolution_minutes(self, city: str) -> int:
         """The city's series resolution (15, 30 or 60), as inferred at ingest."""
         ...
+
+    def load_span(self, city: str, before: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """First and last stored load ``ts`` (UTC) before ``before``, None when there is none:
+        what planning a training run needs without reading the series."""
+        ...

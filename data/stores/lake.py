@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from data.errors import NotFoundError
@@ -200,6 +201,23 @@ class LakeStore:
             raise NotFoundError(f"no load stored for city '{city}'")
         ts = pq.read_table(files[-1], columns=["ts"]).column("ts").to_numpy()
         return infer_resolution(ts)
+
+
+    def load_span(self, city: str, before: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """From the ``ts`` columns of the first and last year partitions that can hold rows before ``before``."""
+        files = self.partition_files("load", city.upper(), None, before)
+        if not files:
+            return None
+        first = pq.read_table(files[0], columns=["ts"]).column("ts")
+        last = first if len(files) == 1 else pq.read_table(files[-1], columns=["ts"]).column("ts")
+        if before is not None:
+            bound = pa.scalar(frames.utc_timestamp(before), type=first.type)
+            first = first.filter(pc.less(first, bound))
+            last = last.filter(pc.less(last, bound))
+        if len(first) == 0 or len(last) == 0:
+            return None
+        lo, hi = pc.min(first).as_py(), pc.max(last).as_py()
+        return pd.Timestamp(lo).tz_convert("UTC"), pd.Timestamp(hi).tz_convert("UTC")
 
 
 def _partitions(frame: pd.DataFrame) -> Iterator[tuple[str, int, pd.DataFrame]]:

@@ -116,12 +116,13 @@ def rollback_model(
 
 @reports_errors
 def backtest(
-    city: str = typer.Option(..., "--city", help="City code."),
+    city: Optional[str] = typer.Option(None, "--city", help="City code."),
     start: datetime = typer.Option(..., "--start", formats=DATE, help="First forecast day (local), YYYY-MM-DD."),
     end: datetime = typer.Option(..., "--end", formats=DATE, help="Last forecast day (local, inclusive)."),
     version: Optional[str] = typer.Option(None, "--version", help="Default: the city's production, else its newest version."),
     lead: str = typer.Option("0h", "--lead", help="Issue each day's forecast this long before its local midnight (14h: the 10:00-on-D-1 protocol)."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write actual, ensemble P50 and P10-P90 band to this PNG."),
+    cities: Optional[str] = typer.Option(None, "--cities", help="Instead of --city: comma-separated codes, or 'all' stored cities, backtested together on Ray Data."),
     as_json: bool = JsonOption,
 ) -> None:
     """Rolling-origin backtest: one forecast per day, issued --lead before its 00:00 local; members, ensemble and baselines."""
@@ -135,7 +136,14 @@ def backtest(
     lead_minutes = parse_duration_minutes(lead)
     if lead_minutes is None:
         raise BacktestError(f"--lead: expected a duration like 14h, 0h or 90m, got {lead!r}")
+    if (city is None) == (cities is None):
+        raise BacktestError("give exactly one of --city CODE or --cities A,B,.. (or --cities all)")
     settings = get_settings()
+    if cities is not None:
+        if plot is not None:
+            raise BacktestError("--plot draws one city: use it with --city")
+        _backtest_many(settings, cities, start, end, version, pd.Timedelta(minutes=lead_minutes), as_json)
+        return
     if (end - start).days + 1 >= load_backtest_config().ray_min_days:
         init_ray(settings)  # many days: they run as Ray tasks
     with Progress(TextColumn("backtest"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console, transient=True) as bar:
@@ -155,6 +163,32 @@ def backtest(
     print_table(title, report.table_rows())
     if plot is not None:
         console.print(f"plot written to {plot}")
+
+
+def _percent(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} %"
+
+
+def _backtest_many(settings, cities: str, start: datetime, end: datetime, version: Optional[str], lead, as_json: bool) -> None:
+    """Every city's days as one Ray Data job; one line per city as it is scored, then the ensemble and baselines per city."""
+    from data.stores import open_store
+    from ray_apps.runtime import init_ray
+    from training.backtest import BacktestError
+    from training.backtest.many import run_backtests
+
+    codes = open_store(settings).cities() if cities.strip().lower() == "all" else [c.strip() for c in cities.split(",") if c.strip()]
+    if not codes:
+        raise BacktestError("--cities: no city given (and none stored for 'all')")
+    init_ray(settings)
+    reports = run_backtests(settings, codes, start.date(), end.date(), version, lead=lead,
+                            on_city=lambda r: err_console.print(f"backtest {r.city}: ensemble MAPE {_percent(r.metrics['ensemble'].get('mape'))}"))
+    if as_json:
+        print_json([r.to_json() for r in reports])
+        return
+    rows = [{"city": r.city, "version": r.version, "days": r.days,
+             **{f"{name} mape": r.metrics[name].get("mape") for name in ("ensemble", "seasonal_naive_day", "seasonal_naive_week")},
+             "ensemble coverage": r.metrics["ensemble"].get("coverage")} for r in reports]
+    print_table(f"Backtest {start.date()}..{end.date()} (lead {reports[0].lead}), {len(reports)} cities", rows)
 
 
 @reports_errors

@@ -104,6 +104,16 @@ def test_reads_are_filtered_by_city_and_range(store) -> None:
     assert store.resolution_minutes("DEL") == 15
 
 
+def test_load_span_gives_first_and_last_stored_block_across_years(store) -> None:
+    store.write_load(load_frame())  # 2023-12-31 00:00 .. 2024-01-03 23:45 UTC: two year partitions
+    first, last = pd.Timestamp("2023-12-31 00:00", tz="UTC"), pd.Timestamp("2024-01-03 23:45", tz="UTC")
+    assert store.load_span("del") == (first, last)
+    assert store.load_span("DEL", before=pd.Timestamp("2024-01-01 00:00", tz="UTC")) == (first, pd.Timestamp("2023-12-31 23:45", tz="UTC"))
+    assert store.load_span("DEL", before=pd.Timestamp("2024-01-02 06:00", tz="Asia/Kolkata")) == (first, pd.Timestamp("2024-01-02 00:15", tz="UTC"))
+    assert store.load_span("DEL", before=first) is None
+    assert store.load_span("NOPE") is None
+
+
 def test_weather_keys_include_kind_and_issue_time(store) -> None:
     frame = weather_frame()
     assert store.write_weather(frame) == WriteCounts(inserted=len(frame))

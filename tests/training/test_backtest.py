@@ -157,3 +157,19 @@ def test_a_lead_backtest_cannot_see_data_at_or_after_the_issue_time(tiny_trained
     first_day = slice(0, 96)
     np.testing.assert_allclose(after.series.ensemble, before.series.ensemble[first_day])
     assert not np.allclose(after.series.actual, before.series.actual[first_day])  # the perturbation was real
+
+
+def test_many_city_backtest_on_ray_data_equals_each_city_backtested_alone(ray_cluster, tiny_trained, tiny_settings) -> None:
+    from training.backtest.many import run_backtests
+
+    registry = open_registry(tiny_settings)
+    version = register_tiny(registry, tiny_trained, tiny_trained.data_end.to_pydatetime() - timedelta(days=7))
+    start, end = last_days(tiny_trained, 3)
+    seen: list[str] = []
+    reports = run_backtests(tiny_settings, ["DEL", "mum"], start, end, version, on_city=lambda r: seen.append(r.city))
+
+    assert [r.city for r in reports] == seen == ["DEL", "MUM"]
+    for report in reports:
+        alone = run_backtest(tiny_settings, report.city, start, end, version)
+        assert report.to_json() == alone.to_json()
+        np.testing.assert_array_equal(report.series.ensemble, alone.series.ensemble)

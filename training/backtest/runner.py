@@ -51,6 +51,33 @@ def issue_times(start: date, end: date, timezone: str) -> list[pd.Timestamp]:
     return list(local.tz_convert("UTC"))
 
 
+class DayForecaster:
+    """Forecasts single days from the registry's bundles, loading each version once: the
+    unit a Ray task (``forecast_days``) or a Ray Data actor (``training.backtest.many``) reuses."""
+
+    def __init__(self, settings: PlatformSettings) -> None:
+        self.settings = settings
+        self.store = open_store(settings)
+        self.bundles: dict[str, object] = {}
+
+    def bundle(self, version: str):
+        from training.bundle import load_bundle
+
+        if version not in self.bundles:
+            self.bundles[version] = load_bundle(open_registry(self.settings).fetch(version))
+        return self.bundles[version]
+
+    def day(self, city: str, version: str, origin: pd.Timestamp, horizon: int, lead: pd.Timedelta) -> DayForecast:
+        from training.inputs import NOTE_FORECAST, build_forecast_input
+
+        bundle = self.bundle(version)
+        inp = build_forecast_input(self.settings, city, origin, horizon, bundle_or_preprocessor=bundle, store=self.store,
+                                   as_of=origin - lead)
+        result = bundle.forecast(inp)
+        members = {k: np.asarray(v) for k, v in result.member_forecasts.items()}
+        return DayForecast({"ensemble": np.asarray(result.quantiles), **members}, NOTE_FORECAST in inp.notes)
+
+
 def forecast_days(
     settings: PlatformSettings,
     city: str,
@@ -61,19 +88,10 @@ def forecast_days(
     lead: pd.Timedelta = pd.Timedelta(0),
 ) -> list[DayForecast]:
     """Forecasts of the bundle for each origin, each issued ``lead`` before it; runs in process or as one Ray task per chunk."""
-    from training.bundle import load_bundle
-    from training.inputs import NOTE_FORECAST, build_forecast_input
-
-    bundle = load_bundle(open_registry(settings).fetch(version))
-    store = open_store(settings)
+    forecaster = DayForecaster(settings)
     out: list[DayForecast] = []
     for origin in origins:
-        inp = build_forecast_input(settings, city, origin, horizon, bundle_or_preprocessor=bundle, store=store,
-                                   as_of=origin - lead)
-        result = bundle.forecast(inp)
-        members = {k: np.asarray(v) for k, v in result.member_forecasts.items()}
-        used_forecasts = NOTE_FORECAST in inp.notes
-        out.append(DayForecast({"ensemble": np.asarray(result.quantiles), **members}, used_forecasts))
+        out.append(forecaster.day(city, version, origin, horizon, lead))
         if on_day:
             on_day(len(out), len(origins))
     return out
@@ -117,6 +135,32 @@ def _actuals(load: pd.DataFrame, config: BacktestConfig) -> pd.Series:
     return values
 
 
+@dataclass(frozen=True)
+class BacktestPlan:
+    """What a city's backtest forecasts: its model, calendar and issue times."""
+
+    city: str
+    version: str
+    timezone: str
+    resolution_minutes: int
+    horizon: int
+    origins: list[pd.Timestamp]
+
+
+def plan_backtest(settings: PlatformSettings, city: str, start: date, end: date, version: str | None = None) -> BacktestPlan:
+    """The version to backtest (default: the city's production, else its newest) and each day's issue time."""
+    city = city.upper()
+    model = open_registry(settings).resolve(city, version)
+    timezone = load_catalogue(settings).get(city).timezone
+    resolution = open_store(settings).resolution_minutes(city)
+    if resolution != model.resolution_minutes:
+        raise BacktestError(
+            f"city {city} is stored at {resolution} minutes but version {model.version} forecasts {model.resolution_minutes}"
+        )
+    return BacktestPlan(city, model.version, timezone, resolution, season_steps(resolution, "day"),
+                        issue_times(start, end, timezone))
+
+
 def run_backtest(
     settings: PlatformSettings,
     city: str,
@@ -131,24 +175,28 @@ def run_backtest(
     """Backtest ``version`` (default: the city's production, else its newest) over local days start..end,
     each day forecast from an issue time ``lead`` before its local midnight with data known strictly before it."""
     config = config or load_backtest_config()
-    city = city.upper()
-    model = open_registry(settings).resolve(city, version)
-    timezone = load_catalogue(settings).get(city).timezone
-    store = open_store(settings)
-    resolution = store.resolution_minutes(city)
-    if resolution != model.resolution_minutes:
-        raise BacktestError(
-            f"city {city} is stored at {resolution} minutes but version {model.version} forecasts {model.resolution_minutes}"
-        )
-    horizon = season_steps(resolution, "day")
-    step = pd.Timedelta(minutes=resolution)
-    origins = issue_times(start, end, timezone)
-    first, last_end = origins[0], origins[-1] + horizon * step
-    load = store.read_load(city, first - pd.Timedelta(days=max(8, config.insample_days)), last_end)
-    if load.empty or load["ts"].max() < first:
-        raise BacktestError(f"city {city} has no load stored between {start} and {end}")
-    forecasts = _forecast_all(settings, city, model.version, origins, horizon, config, on_day, pd.Timedelta(lead))
+    plan = plan_backtest(settings, city, start, end, version)
+    load = read_actuals(settings, plan, config, start, end)
+    forecasts = _forecast_all(settings, plan.city, plan.version, plan.origins, plan.horizon, config, on_day, pd.Timedelta(lead))
+    return score_backtest(plan, start, end, load, forecasts, config, pd.Timedelta(lead))
 
+
+def read_actuals(settings: PlatformSettings, plan: BacktestPlan, config: BacktestConfig, start: date, end: date) -> pd.DataFrame:
+    """The city's load over the window, with the history before it that the baselines and MASE read."""
+    step = pd.Timedelta(minutes=plan.resolution_minutes)
+    first, last_end = plan.origins[0], plan.origins[-1] + plan.horizon * step
+    load = open_store(settings).read_load(plan.city, first - pd.Timedelta(days=max(8, config.insample_days)), last_end)
+    if load.empty or load["ts"].max() < first:
+        raise BacktestError(f"city {plan.city} has no load stored between {start} and {end}")
+    return load
+
+
+def score_backtest(plan: BacktestPlan, start: date, end: date, load: pd.DataFrame, forecasts: list[DayForecast],
+                   config: BacktestConfig, lead: pd.Timedelta) -> BacktestReport:
+    """Members, ensemble and both baselines scored on the same steps of every day."""
+    city, origins, horizon, resolution = plan.city, plan.origins, plan.horizon, plan.resolution_minutes
+    step = pd.Timedelta(minutes=resolution)
+    first = origins[0]
     actual_by_ts = _actuals(load, config)
     names = list(forecasts[0].forecasts)
     collected: dict[str, list[np.ndarray]] = {name: [] for name in [*names, "seasonal_naive_day", "seasonal_naive_week"]}
@@ -175,7 +223,7 @@ def run_backtest(
     }
     return BacktestReport(
         city=city,
-        version=model.version,
+        version=plan.version,
         start=start,
         end=end,
         days=len(origins),
@@ -185,7 +233,7 @@ def run_backtest(
         metrics=metrics,
         series=BacktestSeries(
             timestamps=stamps[0].append(stamps[1:]) if len(stamps) > 1 else stamps[0],
-            timezone=timezone,
+            timezone=plan.timezone,
             actual=actual,
             ensemble=np.concatenate(collected["ensemble"]),
         ),

@@ -43,7 +43,8 @@ class TrainedMember(Protocol):
 
 
 class FitData(Protocol):
-    """The part of ``training.data_prep.TrainingData`` a fit reads."""
+    """The part of ``training.training_data.TrainingData`` a fit reads: in-process fits read
+    ``train``/``validation`` as arrays, Ray Train fits stream ``dataset(split)`` to workers."""
 
     train: Samples
     validation: Samples
@@ -56,6 +57,17 @@ class FitData(Protocol):
 
     @property
     def n_cities(self) -> int: ...
+
+    @property
+    def shapes(self) -> Any: ...
+
+    def moments(self, split: str = "train") -> Any: ...
+
+    def count(self, split: str) -> int: ...
+
+    def dataset(self, split: str) -> Any: ...
+
+    def validation_pinball(self, member: "TrainedMember") -> float: ...
 
 
 #: Called at the start of every epoch (or boosting chunk) on each worker; tests inject faults with it.

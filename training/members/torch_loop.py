@@ -1,9 +1,10 @@
 """The one training loop of the sequence members, run in-process or on Ray Train workers.
 
-The loop does not know which: a ``Session`` hands it the device, wraps model and data
-loader (DDP under Ray Train), reports each epoch (with a checkpoint under Ray Train) and
-returns the state to resume from. Early stopping reads the validation pinball, which
-every worker computes on the full (small) validation window, so all ranks stop together.
+The loop does not know which: a ``Session`` hands it the device, wraps the model (DDP
+under Ray Train), reports each epoch (with a checkpoint under Ray Train) and returns the
+state to resume from; ``Batches`` give each epoch's data (arrays here, or the worker's
+Ray Dataset shard). Early stopping reads the validation pinball, which every worker
+computes on the full (small, unsplit) validation window, so all ranks stop together.
 Under Ray Train (``RaySession``) a checkpoint is written every epoch; after a worker dies
 Ray Train restarts the group and ``resume_state`` picks up at the next epoch.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,13 +27,49 @@ from training.members.torch_nets import pinball_loss
 STATE_FILE = "state.pt"
 
 
+Batch = tuple[torch.Tensor, ...]  # future, hist, city, base, y, mask
+
+
+class Batches(Protocol):
+    """Where an epoch's batches come from: arrays in this process, or a Ray Dataset shard."""
+
+    def epoch(self, epoch: int) -> Iterable[Batch]: ...
+
+
 class Session(Protocol):
     device: torch.device
 
     def wrap_model(self, model: torch.nn.Module) -> torch.nn.Module: ...
-    def wrap_loader(self, loader: DataLoader) -> DataLoader: ...
     def resume_state(self) -> dict | None: ...
     def report(self, metrics: dict, state: dict) -> None: ...
+
+
+TENSOR_KEYS = ("future", "hist", "city", "base", "y", "mask")
+
+
+class ArrayBatches:
+    """In-process arrays, reshuffled every epoch (``shuffle``) with a seeded generator."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, *, shuffle: bool, seed: int = 0) -> None:
+        self.tensors = [torch.from_numpy(arrays[k]) for k in TENSOR_KEYS]
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+
+    def epoch(self, epoch: int) -> Iterable[Batch]:
+        generator = torch.Generator().manual_seed(self.seed + epoch) if self.shuffle else None
+        return DataLoader(TensorDataset(*self.tensors), batch_size=self.batch_size, shuffle=self.shuffle, generator=generator)
+
+
+class ShardBatches:
+    """A Ray Train worker's Dataset shard (rows already shuffled across cities once), read
+    with ``iter_torch_batches``; a local shuffle buffer varies the order from epoch to epoch."""
+
+    def __init__(self, shard, batch_size: int, *, shuffle: bool, seed: int = 0) -> None:
+        self.shard, self.batch_size, self.shuffle, self.seed = shard, batch_size, shuffle, seed
+
+    def epoch(self, epoch: int) -> Iterable[Batch]:
+        buffer = {"local_shuffle_buffer_size": self.batch_size * 16, "local_shuffle_seed": self.seed + epoch} if self.shuffle else {}
+        for batch in self.shard.iter_torch_batches(batch_size=self.batch_size, **buffer):
+            yield tuple(batch[k] for k in TENSOR_KEYS)
 
 
 class LocalSession:
@@ -43,9 +80,6 @@ class LocalSession:
 
     def wrap_model(self, model):
         return model.to(self.device)
-
-    def wrap_loader(self, loader):
-        return loader
 
     def resume_state(self):
         return None
@@ -60,16 +94,12 @@ def progress_line(metrics: dict) -> str:
             f"validation pinball {metrics['val_loss']:.4f} ({metrics['samples_per_s']:.0f} samples/s)")
 
 
-def _tensors(arrays: dict[str, np.ndarray]) -> list[torch.Tensor]:
-    return [torch.from_numpy(arrays[k]) for k in ("future", "hist", "city", "base", "y", "mask")]
-
-
-def _evaluate(model: torch.nn.Module, arrays: dict, device: torch.device, amp: bool) -> float:
+def _evaluate(model: torch.nn.Module, val: Batches, device: torch.device, amp: bool) -> float:
     model.eval()
     total, weight = 0.0, 0.0
     with torch.inference_mode():
-        for lo in range(0, len(arrays["y"]), 512):
-            f, h, c, b, y, m = (t[lo:lo + 512].to(device) for t in _tensors(arrays))
+        for batch in val.epoch(0):
+            f, h, c, b, y, m = (t.to(device) for t in batch)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 pred = model(f, h, c, b)
             n = float(m.sum())
@@ -79,7 +109,7 @@ def _evaluate(model: torch.nn.Module, arrays: dict, device: torch.device, amp: b
     return total / max(weight, 1.0)
 
 
-def train_sequence_member(config: dict[str, Any], train: dict, val: dict, session: Session) -> dict:
+def train_sequence_member(config: dict[str, Any], train: Batches, val: Batches, session: Session) -> dict:
     """Train and return {"state_dict", "history", "best_val"}.
 
     ``config``: name, net (the network class, built as ``net(**arch)``), arch, params, seed, and
@@ -94,7 +124,6 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
     raw_model = model.module if hasattr(model, "module") else model
     optimiser = torch.optim.AdamW(model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"])
     schedule = _schedule(optimiser, params)
-    loader = session.wrap_loader(DataLoader(TensorDataset(*_tensors(train)), batch_size=params["batch_size"], shuffle=True))
     history: list[dict] = []
     best_val, best_state, bad_epochs, first_epoch = math.inf, None, 0, 0
     resumed = session.resume_state()
@@ -110,12 +139,10 @@ def train_sequence_member(config: dict[str, Any], train: dict, val: dict, sessio
             break
         if config.get("epoch_hook") is not None:
             config["epoch_hook"](epoch)
-        if hasattr(loader, "sampler") and hasattr(loader.sampler, "set_epoch"):
-            loader.sampler.set_epoch(epoch)
         started, seen, running = time.perf_counter(), 0, 0.0
         model.train()
-        for f, h, c, b, y, m in loader:
-            f, h, c, b, y, m = (t.to(device) for t in (f, h, c, b, y, m))
+        for batch in train.epoch(epoch):
+            f, h, c, b, y, m = (t.to(device) for t in batch)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 pred = model(f, h, c, b)
             loss = pinball_loss(pred.float(), y, m)
@@ -165,11 +192,6 @@ class RaySession:
         import ray.train.torch
 
         return ray.train.torch.prepare_model(model)
-
-    def wrap_loader(self, loader):
-        import ray.train.torch
-
-        return ray.train.torch.prepare_data_loader(loader)
 
     def resume_state(self):
         import ray.train

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from training.features.grid import BASE_INDEX, Samples
 from training.members.common import scaled_pinball, to_mw
 from training.members.spec import FitContext, FitData, FitOutcome, MemberSpec
-from training.members.torch_loop import LocalSession, RaySession, progress_line, read_checkpoint_state, train_sequence_member
+from training.members.torch_loop import (ArrayBatches, LocalSession, RaySession, ShardBatches, progress_line,
+                                         read_checkpoint_state, train_sequence_member)
 
 #: The arch dict of a member from its params and the data (layer sizes, sequence lengths).
 ArchFunction = Callable[[dict[str, Any], FitData], dict[str, Any]]
@@ -34,10 +35,10 @@ class Normaliser:
         self.mean, self.std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
 
     @classmethod
-    def fit(cls, samples: Samples) -> "Normaliser":
-        flat = samples.future[..., :-1].reshape(-1, samples.future.shape[2] - 1).astype(np.float64)
-        mean = np.nan_to_num(np.nanmean(flat, axis=0))
-        std = np.nan_to_num(np.nanstd(flat, axis=0), nan=1.0)
+    def fit(cls, moments) -> "Normaliser":
+        """From the training split's feature moments (``TrainingData.moments``), summed over
+        cities: the same statistics whichever workers prepared which cities."""
+        mean, std = moments.mean_std()
         return cls(mean, np.where(std < 1e-6, 1.0, std))
 
     def tensors(self, samples: Samples) -> dict[str, np.ndarray]:
@@ -54,7 +55,7 @@ class Normaliser:
 
 def common_arch(params: dict[str, Any], data: FitData) -> dict[str, Any]:
     """Input sizes every sequence network takes, plus the shared regularisation settings."""
-    return {"n_future": data.train.future.shape[2] - 1, "n_hist": data.train.hist.shape[2], "n_cities": data.n_cities,
+    return {"n_future": data.shapes.n_future, "n_hist": data.shapes.n_hist, "n_cities": data.n_cities,
             "dropout": params["dropout"], "city_embedding": params["city_embedding"]}
 
 
@@ -112,45 +113,54 @@ def _loop_config(name: str, net: type[torch.nn.Module], arch: dict, params: dict
 
 def fit_local(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params: dict[str, Any], data: FitData,
               ctx: FitContext) -> FitOutcome:
-    norm = Normaliser.fit(data.train)
+    norm = Normaliser.fit(data.moments("train"))
     arch = arch_of(params, data)
     use_gpu = ctx.scaling.use_gpu == "true" or (ctx.scaling.use_gpu == "auto" and torch.cuda.is_available())
     session = LocalSession(torch.device("cuda" if use_gpu else "cpu"), ctx.log)
-    out = train_sequence_member(_loop_config(name, net, arch, params, ctx), norm.tensors(data.train),
-                                norm.tensors(data.validation), session)
+    batch_size = params["batch_size"]
+    train = ArrayBatches(norm.tensors(data.train), batch_size, shuffle=True, seed=ctx.seed)
+    val = ArrayBatches(norm.tensors(data.validation), 512, shuffle=False)
+    out = train_sequence_member(_loop_config(name, net, arch, params, ctx), train, val, session)
     member = TorchMember(name, net, arch, out["state_dict"], norm)
     return FitOutcome(member, scaled_pinball(member, data.validation), out["history"], _selected(out["history"]))
 
 
 def _ray_worker(config: dict) -> None:
-    import ray
+    import ray.train
 
-    train, val = ray.get(config.pop("train_ref")), ray.get(config.pop("val_ref"))
+    batch_size, seed = config["params"]["batch_size"], config["seed"]
+    train = ShardBatches(ray.train.get_dataset_shard("train"), batch_size, shuffle=True, seed=seed)
+    val = ShardBatches(ray.train.get_dataset_shard("validation"), 512, shuffle=False)
     train_sequence_member(config, train, val, RaySession())
 
 
 def fit_ray(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params: dict[str, Any], data: FitData,
             ctx: FitContext) -> FitOutcome:
-    """DDP on Ray Train workers, a checkpoint every epoch, ``max_failures`` restarts resuming from it."""
-    import ray
+    """DDP on Ray Train workers over the splits as Datasets (training rows split across
+    workers, validation whole on each), a checkpoint every epoch, ``max_failures``
+    restarts resuming from it."""
+    from ray.train import DataConfig
     from ray.train.torch import TorchTrainer
 
+    from training.datasets import tensor_rows
     from training.ray_train import run_config, scaling_config
 
-    norm = Normaliser.fit(data.train)
+    norm = Normaliser.fit(data.moments("train"))
     arch = arch_of(params, data)
     run = run_config(name, ctx)
-    loop_config = {**_loop_config(name, net, arch, params, ctx),
-                   "train_ref": ray.put(norm.tensors(data.train)), "val_ref": ray.put(norm.tensors(data.validation))}
-    ctx.log(f"[{name}] Ray Train: {ctx.scaling.workers} workers, {len(data.train)} training samples")
-    trainer = TorchTrainer(_ray_worker, train_loop_config=loop_config, scaling_config=scaling_config(ctx.scaling), run_config=run)
+    datasets = {"train": tensor_rows(data.dataset("train"), norm, shuffle_seed=ctx.seed),
+                "validation": tensor_rows(data.dataset("validation"), norm)}
+    ctx.log(f"[{name}] Ray Train: {ctx.scaling.workers} workers, {data.count('train')} training samples")
+    trainer = TorchTrainer(_ray_worker, train_loop_config=_loop_config(name, net, arch, params, ctx),
+                           scaling_config=scaling_config(ctx.scaling), run_config=run, datasets=datasets,
+                           dataset_config=DataConfig(datasets_to_split=["train"]))
     result = trainer.fit()
     with result.checkpoint.as_directory() as folder:
         state = read_checkpoint_state(Path(folder))
     for entry in state["history"]:
         ctx.log(progress_line(entry))
     member = TorchMember(name, net, arch, state["best_state"] or state["model"], norm)
-    return FitOutcome(member, scaled_pinball(member, data.validation), state["history"], _selected(state["history"]))
+    return FitOutcome(member, data.validation_pinball(member), state["history"], _selected(state["history"]))
 
 
 def torch_member_spec(name: str, params: type[BaseModel], net: type[torch.nn.Module], arch: ArchFunction, *,

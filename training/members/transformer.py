@@ -51,7 +51,7 @@ class TransformerNet(nn.Module):
 def transformer_arch(params: dict[str, Any], data: FitData) -> dict[str, Any]:
     """History patches of an hour (at least one step) keep the token count small at any resolution."""
     steps_per_day = 1440 // data.resolution_minutes
-    return {**common_arch(params, data), "hist_len": data.train.hist.shape[1], "horizon": data.horizon,
+    return {**common_arch(params, data), "hist_len": data.shapes.hist_len, "horizon": data.horizon,
             "patch": max(1, steps_per_day // 24), "d_model": params["d_model"], "heads": params["heads"],
             "layers": params["layers"], "ff": params["ff"]}
 

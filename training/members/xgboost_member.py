@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import pandas as pd
 import xgboost as xgb
 from pydantic import Field
 
@@ -161,20 +160,36 @@ def fit_local(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutc
 
 
 # -- Ray Train -----------------------------------------------------------------------------
-def _frame(x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
-    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(x.shape[1])])
-    frame["label"] = y
-    return frame
+class _ShardBatches(xgb.DataIter):
+    """A worker's Dataset shard as XGBoost batches: the QuantileDMatrix is sketched batch by
+    batch, so a worker never holds its sample rows and the flattened matrix at once."""
+
+    def __init__(self, shard, batch_size: int = 256) -> None:
+        self.shard, self.batch_size, self._batches = shard, batch_size, None
+        super().__init__(cache_prefix=None)
+
+    def reset(self) -> None:
+        self._batches = None
+
+    def next(self, input_data) -> bool:
+        from training.datasets import flatten_rows
+
+        if self._batches is None:
+            self._batches = iter(self.shard.iter_batches(batch_size=self.batch_size, batch_format="numpy"))
+        for batch in self._batches:
+            x, y = flatten_rows(batch)
+            if len(y):
+                input_data(data=x, label=y)
+                return True
+        return False
 
 
 def _ray_worker(config: dict) -> None:
     import ray.train
 
     rank = ray.train.get_context().get_world_rank()
-
-    def matrix(name: str) -> xgb.DMatrix:
-        frame = ray.train.get_dataset_shard(name).materialize().to_pandas()
-        return xgb.DMatrix(frame.drop(columns=["label"]).to_numpy(np.float32), frame["label"].to_numpy(np.float32))
+    dtrain = xgb.QuantileDMatrix(_ShardBatches(ray.train.get_dataset_shard("train")))
+    dval = xgb.QuantileDMatrix(_ShardBatches(ray.train.get_dataset_shard("validation")), ref=dtrain)
 
     def report(round_number: int, loss: float) -> None:
         if rank == 0:
@@ -182,7 +197,7 @@ def _ray_worker(config: dict) -> None:
         if config["chunk_reports"]:  # a Tune trial's: each is a Tune result; every rank reports, as Ray Train needs
             ray.train.report({"val_loss": float(loss), "round": round_number})
 
-    booster, curve = boost(config["booster"], config["params"], matrix("train"), matrix("validation"),
+    booster, curve = boost(config["booster"], config["params"], dtrain, dval,
                            report=report, epoch_hook=config.get("epoch_hook"))
     metrics = {"val_loss": float(min(curve)), "rounds": len(curve), "curve": curve}
     with tempfile.TemporaryDirectory() as folder:
@@ -194,20 +209,21 @@ def _ray_worker(config: dict) -> None:
 
 
 def fit_ray(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutcome:
-    import ray
+    """XGBoostTrainer over the train and validation splits as Datasets: each worker boosts
+    on its shard and XGBoost's collective all-reduces the histograms."""
     from ray.train.xgboost import XGBoostTrainer
 
     from training.ray_train import resolve_use_gpu, run_config, scaling_config
 
     scaling = ctx.scaling
-    x, y = flatten(data.train)
-    xv, yv = flatten(data.validation)
-    datasets = {"train": ray.data.from_pandas(_frame(x, y)), "validation": ray.data.from_pandas(_frame(xv, yv))}
+    # Materialized before the worker group starts: workers holding every CPU of a small
+    # cluster would leave no room for the tasks that produce the rows, and wait forever.
+    datasets = {"train": data.dataset("train").materialize(), "validation": data.dataset("validation").materialize()}
     device = "cuda" if resolve_use_gpu(scaling.use_gpu) else "cpu"
     loop_config = {"booster": booster_params(params, ctx.seed, max(1, int(scaling.cpus_per_worker)), device=device),
                    "params": params, "epoch_hook": ctx.epoch_hook, "chunk_reports": ctx.in_tune_trial}
     run = run_config("xgboost", ctx)
-    ctx.log(f"[xgboost] Ray Train: {scaling.workers} workers, {len(y)} rows")
+    ctx.log(f"[xgboost] Ray Train: {scaling.workers} workers, {data.count('train')} training issue times")
     trainer = XGBoostTrainer(_ray_worker, train_loop_config=loop_config, scaling_config=scaling_config(scaling),
                              run_config=run, datasets=datasets)
     result = trainer.fit()
@@ -216,7 +232,7 @@ def fit_ray(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutcom
     history = _history(result.metrics["curve"], params["report_every"])
     for entry in history:
         ctx.log(progress_line(entry["round"], entry["val_loss"]))
-    return FitOutcome(member, scaled_pinball(member, data.validation), history, _selected(member.booster))
+    return FitOutcome(member, data.validation_pinball(member), history, _selected(member.booster))
 
 
 SPEC = MemberSpec(

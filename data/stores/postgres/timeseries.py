@@ -262,6 +262,15 @@ class PostgresStore:
         with self._connection() as conn:
             return [row[0] for row in conn.execute("SELECT DISTINCT city FROM load ORDER BY city")]
 
+    def load_span(self, city: str, before: pd.Timestamp | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        bound = None if before is None else frames.utc_timestamp(before).to_pydatetime()
+        with self._connection() as conn:
+            lo, hi = conn.execute("SELECT min(ts), max(ts) FROM load WHERE city = %s AND (%s::timestamptz IS NULL OR ts < %s)",
+                                  (city.upper(), bound, bound)).fetchone()
+        if lo is None:
+            return None
+        return pd.Timestamp(lo).tz_convert("UTC"), pd.Timestamp(hi).tz_convert("UTC")
+
     def resolution_minutes(self, city: str) -> int:
         """The resolution recorded at ingest; inferred from the latest stored day if none was."""
         with self._connection() as conn:
