@@ -68,6 +68,7 @@ def run_one(cities: int, days: int, rounds: int) -> dict:
     from training.config import parse_config
     from training.data_prep import prepare_training_data
     from training.fitting import fit_member
+    from training.ray_train import storage_at
 
     folder = Path(tempfile.mkdtemp(prefix=f"efp-scale-{cities}-"))
     settings = load_settings(data_dir=folder / "var", registry_uri=str(folder / "registry"))
@@ -88,7 +89,7 @@ def run_one(cities: int, days: int, rounds: int) -> dict:
 
     began = time.perf_counter()
     outcome = fit_member("xgboost", config.member_params("xgboost"), data, scaling=config.scaling,
-                         run_dir=folder / "ray_results", seed=config.seed, log=lambda _: None)
+                         storage=storage_at(str(folder / "ray_results")), seed=config.seed, log=lambda _: None)
     fit_s = time.perf_counter() - began
     return {
         "cities": cities, "days": days, "ingested_load_rows": load_rows, "ingest_s": round(ingest_s, 1),

@@ -125,7 +125,11 @@ class PlatformSettings(BaseSettings):
     database_url: SecretStr | None = Field(
         None, description="PostgreSQL URL (a secret: it may hold a password); None keeps data in the Parquet lake and files.")
     registry_uri: str = Field("var/registry", description="Model artifacts: folder path or s3://bucket/prefix.")
-    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto) for the registry.")
+    s3_endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, moto) for the registry and the Ray storage; None: AWS.")
+    ray_storage_uri: str | None = Field(
+        None, description="Where Ray Train checkpoints and Tune results go: a folder or s3://bucket/prefix (shared storage, "
+                          "which runs on several nodes need); None: <data_dir>/ray_results.")
     s3_sse: Literal["AES256", "aws:kms"] | None = Field(
         None, description="Server-side encryption of every object the registry writes to S3; None: the bucket's default.")
     s3_sse_kms_key_id: str | None = Field(None, description="KMS key (id or ARN) for `s3_sse: aws:kms`; None: the AWS-managed key.")
@@ -160,6 +164,18 @@ class PlatformSettings(BaseSettings):
         """Auth off makes every caller an admin: fine on a laptop, never in production."""
         if value == "production" and info.data.get("auth_enabled") is False:
             raise ValueError("production needs auth_enabled: true (auth off makes every caller an admin)")
+        return value
+
+    @field_validator("ray_storage_uri", mode="after")
+    @classmethod
+    def _storage_is_a_folder_or_s3(cls, value: str | None) -> str | None:
+        """Ray reads other URI schemes through fsspec, which this platform neither installs nor configures."""
+        if value is None or "://" not in value:
+            return value
+        if not value.startswith("s3://"):
+            raise ValueError(f"must be a folder or an s3:// URI, not '{value.split('://', 1)[0]}://'")
+        if not value.removeprefix("s3://").split("/", 1)[0]:
+            raise ValueError("an s3:// URI needs a bucket: s3://bucket/prefix")
         return value
 
     @field_validator("s3_sse_kms_key_id", mode="after")

@@ -35,6 +35,12 @@ if os.environ.get("CI"):
 for _key in [k for k in os.environ if k.upper().startswith("EFP_") and not k.upper().startswith("EFP_TEST_")]:
     del os.environ[_key]
 
+# moto accepts any credentials; set before the session's Ray starts, since its workers (Ray
+# Train writing checkpoints to S3 through pyarrow) keep the environment they started with.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -113,9 +119,6 @@ def s3_endpoint() -> Iterator[str]:
     """moto's S3 server on a loopback port, reached through boto3 with an endpoint URL."""
     from moto.server import ThreadedMotoServer
 
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -13,7 +13,8 @@ import numpy as np
 
 from training.bundle import TrainedBundle
 from training.config import TrainConfig
-from training.training_data import SplitForecast, TrainingData
+from training.prepared import SplitForecast
+from training.training_data import TrainingData
 from training.ensemble import GLOBAL, WeightedEnsemble, blend, calibrate, fit_calibration, fit_weights
 from training.features.grid import Samples
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
@@ -27,11 +28,10 @@ from data.settings import PlatformSettings
 from training.baselines import seasonal_naive
 from training.config import TrainConfig
 from training.features.config import FeatureConfig
-from training.features.grid import Samples
 from training.metrics import season_steps
 from training.preprocessor import LoadPreprocessor, steps_per_day
-from training.training_data import (BASELINE_NAMES, CityPrepared, CitySummary, Moments, SampleShapes, TrainingData,
-                                    TrainingDataError)
+from training.prepared import BASELINE_NAMES, CityPrepared, CitySummary, Moments, SampleShapes
+from training.training_data import TrainingData, TrainingDataError
 
 __all__ = ["TrainingData", "TrainingDataError", "TrainingPlan", "build_training_data", "issue_pairs", "prepare_city",
            "prepare_training_data"]
@@ -169,10 +169,6 @@ def assemble_training_data(plan: TrainingPlan, cities: list[City], summaries: di
                         prepared=prepared, city_blocks=city_blocks)
 
 
-def shapes_of(samples: Samples) -> SampleShapes:
-    return SampleShapes(n_future=samples.future.shape[2] - 1, n_hist=samples.hist.shape[2], hist_len=samples.hist.shape[1])
-
-
 def build_training_data(cities: list[City], frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]], resolution_minutes: int,
                         config: TrainConfig) -> TrainingData:
     """Samples from in-memory load/weather frames per city (``data.schema`` shape), prepared in this process."""
@@ -186,7 +182,7 @@ def build_training_data(cities: list[City], frames: dict[str, tuple[pd.DataFrame
     plan = plan_training(cities, spans, resolution_minutes, config)
     prepared = [prepare_city(plan, city, *frames[city.code]) for city in cities]
     summaries = {p.summary.city: p.summary for p in prepared}
-    return assemble_training_data(plan, cities, summaries, shapes_of(prepared[0].splits["train"]), prepared=prepared)
+    return assemble_training_data(plan, cities, summaries, SampleShapes.of(prepared[0].splits["train"]), prepared=prepared)
 
 
 def _read_end(city: City, until: date | None) -> pd.Timestamp | None:
@@ -223,6 +219,11 @@ def read_city(settings: PlatformSettings, plan: TrainingPlan, code: str, store=N
     return store.read_load(code, start, end), store.read_weather(code, start, end, kind="observed")
 
 
+def prepare_stored_city(settings: PlatformSettings, plan: TrainingPlan, city: City, store=None) -> CityPrepared:
+    """One city read from the store and prepared: what each city's Ray Data task runs."""
+    return prepare_city(plan, city, *read_city(settings, plan, city.code, store))
+
+
 def prepare_training_data(settings: PlatformSettings, config: TrainConfig, cities: list[str], until: date | None,
                           *, store=None, engine: Literal["ray", "local"] = "ray") -> TrainingData:
     """Training data for ``cities`` from the store, split by time.
@@ -236,10 +237,10 @@ def prepare_training_data(settings: PlatformSettings, config: TrainConfig, citie
     city_objs = [catalogue.get(c) for c in cities]
     plan = plan_from_store(settings, config, city_objs, until, store)
     if engine == "local":
-        prepared = [prepare_city(plan, city, *read_city(settings, plan, city.code, store)) for city in city_objs]
+        prepared = [prepare_stored_city(settings, plan, city, store) for city in city_objs]
         summaries = {p.summary.city: p.summary for p in prepared}
-        return assemble_training_data(plan, city_objs, summaries, shapes_of(prepared[0].splits["train"]), prepared=prepared)
+        return assemble_training_data(plan, city_objs, summaries, SampleShapes.of(prepared[0].splits["train"]), prepared=prepared)
     from training.datasets import prepare_city_blocks
 
-    blocks, summaries, shapes = prepare_city_blocks(settings, plan, city_objs)
+    blocks, summaries, shapes = prepare_city_blocks(city_objs, partial(prepare_stored_city, settings, plan))
     return assemble_training_data(plan, city_objs, summaries, shapes, city_blocks=blocks)

@@ -3,13 +3,13 @@
 ``prepare_city_blocks`` runs one Ray Data task per city: it reads only that city's
 history from the store (lake partitions of its city and years, or its PostgreSQL rows),
 builds the grid and features and cuts the samples of every split with the broadcast
-``TrainingPlan`` (``training.data_prep.prepare_city``). The result is materialized in the
+``TrainingPlan`` (``training.data_prep.prepare_stored_city``). The result is materialized in the
 object store as one row per city: the city's samples (``payload``) and its small
 ``CitySummary``; only the summaries come back to the driver.
 
 Each split is then a lazy Dataset of sample rows (``sample_rows``) that Ray Train streams
 to its workers through ``get_dataset_shard``: XGBoost builds its ``QuantileDMatrix`` from
-the shard's batches (``xgboost_rows``), the sequence members iterate ``iter_torch_batches``
+the shard's batches (``training.members.xgboost_member``), the sequence members iterate ``iter_torch_batches``
 over standardised tensors (``tensor_rows``). Scoring runs the members as Ray Data batch
 inference next to the samples (``forecast_rows``) and brings back forecasts and targets,
 never features.
@@ -22,19 +22,17 @@ exactly what ``prepare_city`` returned.
 from __future__ import annotations
 
 import pickle  # nosec B403: only our own task outputs, inside the cluster, are unpickled
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from data.catalogue import City
-from data.settings import PlatformSettings
 from training.features.grid import Samples
-from training.training_data import CityPrepared, CitySummary, SampleShapes, SplitForecast, sort_forecast
+from training.prepared import CityPrepared, CitySummary, SampleShapes, SplitForecast, sort_forecast
 
 if TYPE_CHECKING:
     import ray.data
-
-    from training.data_prep import TrainingPlan
 
 #: Columns of a sample row (one issue time of one city); ``origin`` and ``start`` are int64 ns UTC.
 ROW_COLUMNS = ("future", "hist", "level", "y", "ymask", "city_idx", "scale", "origin", "lead", "start", "city")
@@ -54,30 +52,28 @@ def _loads(raw: bytes) -> Any:
 
 
 # -- store -> one block per city --------------------------------------------------------------
-def _prepare_cities(batch: dict[str, np.ndarray], settings: PlatformSettings, plan: "TrainingPlan",
+def _prepare_cities(batch: dict[str, np.ndarray], prepare: Callable[[City], CityPrepared],
                     cities: dict[str, City]) -> dict[str, np.ndarray]:
-    from training.data_prep import prepare_city, read_city, shapes_of
-
     codes, payloads, summaries = [], [], []
     for code in batch["city"]:
-        city = cities[str(code)]
-        prepared = prepare_city(plan, city, *read_city(settings, plan, city.code))
-        codes.append(city.code)
+        prepared = prepare(cities[str(code)])
+        codes.append(prepared.summary.city)
         payloads.append(_dumps(prepared.splits))
-        summaries.append(_dumps((prepared.summary, shapes_of(prepared.splits["train"]))))
+        summaries.append(_dumps((prepared.summary, SampleShapes.of(prepared.splits["train"]))))
     return {"city": np.array(codes), "payload": np.array(payloads, dtype=object),
             "summary": np.array(summaries, dtype=object)}
 
 
-def prepare_city_blocks(settings: PlatformSettings, plan: "TrainingPlan",
-                        cities: list[City]) -> tuple["ray.data.Dataset", dict[str, CitySummary], SampleShapes]:
-    """Every city read and prepared in its own Ray Data task; the blocks stay in the object store."""
+def prepare_city_blocks(cities: list[City], prepare: Callable[[City], CityPrepared],
+                        ) -> tuple["ray.data.Dataset", dict[str, CitySummary], SampleShapes]:
+    """``prepare`` (read and prepare one city: ``training.data_prep.prepare_stored_city``) run
+    for every city in its own Ray Data task; the blocks stay in the object store."""
     import ray.data
 
     seeds = ray.data.from_items([{"city": c.code} for c in cities], override_num_blocks=max(1, len(cities)))
     blocks = seeds.map_batches(
         _prepare_cities, batch_size=1, batch_format="numpy", num_cpus=DATA_TASK_CPUS,
-        fn_kwargs={"settings": settings, "plan": plan, "cities": {c.code: c for c in cities}},
+        fn_kwargs={"prepare": prepare, "cities": {c.code: c for c in cities}},
     ).materialize()
     summaries, shapes = {}, None
     for row in blocks.select_columns(["summary"]).iter_rows():
@@ -134,15 +130,6 @@ def collect_samples(rows: "ray.data.Dataset") -> Samples:
 
 
 # -- what the members' workers read --------------------------------------------------------------
-def flatten_rows(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """XGBoost's (rows, F) features and targets of a batch of sample rows: one row per
-    (issue time, step) with a usable target."""
-    future, y, keep = np.asarray(batch["future"]), np.asarray(batch["y"]), np.asarray(batch["ymask"], bool)
-    n, h, f = future.shape
-    keep = keep.reshape(n * h)
-    return future.reshape(n * h, f)[keep].astype(np.float32), y.reshape(n * h)[keep].astype(np.float32)
-
-
 def tensor_rows(rows: "ray.data.Dataset", normaliser, *, shuffle_seed: int | None = None) -> "ray.data.Dataset":
     """Standardised network inputs (future, hist, city, base, y, mask) of sample rows,
     shuffled across cities once when ``shuffle_seed`` is given, and materialized: every

@@ -7,7 +7,8 @@ import numpy as np
 
 from training.assemble import truth_mw
 from training.metrics import evaluate, season_steps
-from training.training_data import BASELINE_NAMES, SplitForecast, TrainingData
+from training.prepared import BASELINE_NAMES, SplitForecast
+from training.training_data import TrainingData
 
 
 def _baselines(data: TrainingData, reference: SplitForecast) -> dict[str, np.ndarray]:

@@ -9,7 +9,6 @@ surrounding cluster is used.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,18 +17,21 @@ from training.data_prep import TrainingData
 from training.members.per_city import PerCityMember
 from training.members.registry import get_member
 from training.members.spec import EpochHook, FitContext, FitOutcome
+from training.ray_train import RayStorage
 from training.scaling import ScalingSpec
 
 __all__ = ["FitOutcome", "fit_member", "fit_member_per_city"]
 
 
 def fit_member(name: str, params: dict[str, Any], data: TrainingData, *, scaling: ScalingSpec, distributed: bool = True,
-               run_dir: Path | None = None, seed: int = 7, log: Callable[[str], None] = print,
-               epoch_hook: EpochHook | None = None) -> FitOutcome:
-    """Fit member ``name`` with ``params`` (validated against its params model) on ``data``."""
+               storage: RayStorage | None = None, seed: int = 7, log: Callable[[str], None] = print,
+               epoch_hook: EpochHook | None = None, in_tune_trial: bool = False) -> FitOutcome:
+    """Fit member ``name`` with ``params`` (validated against its params model) on ``data``;
+    a Ray Train fit keeps its checkpoints in ``storage`` (``training.ray_train.ray_storage``)."""
     spec = get_member(name)
     fit = spec.fit_ray if distributed else spec.fit_local
-    context = FitContext(scaling=scaling, run_dir=run_dir, seed=seed, log=log, epoch_hook=epoch_hook)
+    context = FitContext(scaling=scaling, storage=storage, seed=seed, log=log, epoch_hook=epoch_hook,
+                         in_tune_trial=in_tune_trial)
     return fit(spec.validate_params(params), data, context)
 
 

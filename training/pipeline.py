@@ -25,6 +25,7 @@ from training.config import TrainConfig, TrainingConfigError, parse_config
 from training.data_prep import prepare_training_data
 from training.evaluation import evaluate_test
 from training.fitting import fit_member, fit_member_per_city
+from training.ray_train import RayStorage, ray_storage
 
 
 class TrainingFailedError(PlatformError):
@@ -74,7 +75,7 @@ def effective_config(config: TrainConfig, *, models=None, workers=None, use_gpu=
 
 
 def _refit_on_everything(data, members: dict, selected: dict[str, dict], config: TrainConfig, distributed: bool,
-                         run_dir: Path, log: Callable[[str], None]) -> dict:
+                         storage: RayStorage | None, log: Callable[[str], None]) -> dict:
     """Every member again, on all windows through --until, with the rounds/epochs its selection chose:
     the registered model sees the most recent data; the ensemble keeps what it learnt out of sample."""
     everything = data.everything()
@@ -82,7 +83,7 @@ def _refit_on_everything(data, members: dict, selected: dict[str, dict], config:
     refitted = {}
     for name, member in members.items():
         params, chosen = config.member_params(name), selected.get(name, {})
-        common = dict(scaling=config.scaling, distributed=distributed, run_dir=run_dir, seed=config.seed, log=log)
+        common = dict(scaling=config.scaling, distributed=distributed, storage=storage, seed=config.seed, log=log)
         try:
             if config.global_model:
                 refitted[name] = fit_member(name, {**params, **chosen}, everything, **common).member
@@ -111,7 +112,7 @@ def train(
     w = data.windows
     log(f"[stage] split: train {w['train_start']:%Y-%m-%d}..{w['validation_start']:%Y-%m-%d}, validation ..{w['test_start']:%Y-%m-%d}, "
         f"test ..{w['end']:%Y-%m-%d} ({data.count('train')}/{data.count('validation')}/{data.count('test')} issue times)")
-    run_dir = settings.data_dir / "ray_results"
+    storage = ray_storage(settings) if distributed else None  # checkpoints: ray_storage_uri
     fit = fit_member if config.global_model else fit_member_per_city
     members, val_pinball, failed, selected = {}, {}, {}, {}
     for name in config.models:
@@ -119,7 +120,7 @@ def train(
         log(f"[stage] training {name} ({where})")
         try:
             outcome = fit(name, config.member_params(name), data, scaling=config.scaling,
-                          distributed=distributed, run_dir=run_dir, seed=config.seed, log=log)
+                          distributed=distributed, storage=storage, seed=config.seed, log=log)
         except Exception as error:  # one failed member must not lose the others' work
             failed[name] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
             log(f"[stage] {name} failed: {failed[name]}")
@@ -139,7 +140,7 @@ def train(
     bundle.metrics = metrics["all"]
     refit = config.split.final_refit
     if refit:
-        bundle.members = _refit_on_everything(data, members, selected, config, distributed, run_dir, log)
+        bundle.members = _refit_on_everything(data, members, selected, config, distributed, storage, log)
     folder = Path(bundle_dir) if bundle_dir else Path(tempfile.mkdtemp(prefix=f"bundle-{version}-"))
     bundle.save(folder)
     commit = git_commit()

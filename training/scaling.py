@@ -12,6 +12,5 @@ class ScalingSpec(BaseModel):
 
     workers: int = Field(2, ge=1, description="Ray Train workers per member fit.")
     use_gpu: Literal["auto", "true", "false"] = Field("auto", description="auto: GPU when the cluster has one.")
-    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each Train worker reserves (fractional inside Tune trials).")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each Train worker reserves (Tune trials: the search space says).")
     max_failures: int = Field(2, ge=0, description="Worker-group restarts from the last checkpoint before a fit fails.")
-    storage_path: str | None = Field(None, description="Where Ray Train keeps checkpoints (None: <data_dir>/ray_results).")

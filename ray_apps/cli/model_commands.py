@@ -220,7 +220,7 @@ def tune(
         print_json(result)
         return
     print_table(f"Tune {model}: {samples} trials (best first)", result.trials)
-    console.print(f"best configuration written to {result.best_config_path}")
+    console.print(f"best configuration written to {result.best_config_path}; the sweep's results: {result.results_uri}")
 
 
 def register(app: typer.Typer) -> None:

@@ -254,6 +254,7 @@ def test_configmap_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch) ->
     settings = load_settings()
     assert settings.environment == "production" and settings.auth_enabled
     assert settings.registry_is_s3 and settings.ray_address == "auto"
+    assert settings.ray_storage_uri == "s3://efp-ray/results"
 
 
 def test_every_efp_variable_in_the_manifests_is_a_setting() -> None:
@@ -278,9 +279,21 @@ def test_secrets_come_from_secret_refs_only() -> None:
             assert {"configMapRef": {"name": "efp-config"}} in container.get("envFrom", []), f"{path.name} {group}"
 
 
+def test_ray_train_and_tune_keep_their_state_in_s3_in_every_ray_pod() -> None:
+    """With Train workers on several pods Ray needs storage every worker reaches: the ConfigMap
+    points Ray Train checkpoints and Tune results at S3 and no Ray container overrides it, so
+    no run depends on a mounted volume for them."""
+    assert _manifest("ConfigMap", "efp-config")["data"]["EFP_RAY_STORAGE_URI"].startswith("s3://")
+    for path, doc in _ray_manifests():
+        for group, container in ray_containers(doc):
+            assert {"configMapRef": {"name": "efp-config"}} in container.get("envFrom", []), f"{path.name} {group}"
+            overrides = {item["name"] for item in container.get("env", [])} & {"EFP_RAY_STORAGE_URI", "EFP_CONFIG"}
+            assert not overrides, f"{path.name} {group}: {sorted(overrides)} set beside the ConfigMap"
+
+
 def test_every_ray_pod_mounts_the_shared_volume_at_the_data_dir() -> None:
-    """Ray Train checkpoints and Tune results go under EFP_DATA_DIR/ray_results: with workers
-    on several pods Ray needs that to be one shared filesystem, so every Ray container
+    """The platform's shared files (the city overlay, daily exports, the monitor's textfile)
+    live under EFP_DATA_DIR, which several pods read and write, so every Ray container
     mounts the ReadWriteMany claim exactly where the ConfigMap puts EFP_DATA_DIR."""
     data_dir = _manifest("ConfigMap", "efp-config")["data"]["EFP_DATA_DIR"]
     claim = _manifest("PersistentVolumeClaim", "efp-shared")

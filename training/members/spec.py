@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from training.features.grid import Samples
+from training.ray_train import RayStorage
 from training.scaling import ScalingSpec
 
 #: What a member learns on: tensors (torch networks, AMP on a GPU) or a booster (XGBoost, device=cuda on a GPU).
@@ -75,13 +76,18 @@ EpochHook = Callable[[int], None]
 
 @dataclass(frozen=True)
 class FitContext:
-    """How to run a fit: where, with which seed, and where its progress lines go."""
+    """How to run a fit: where, with which seed, and where its progress lines go.
+
+    ``in_tune_trial``: the fit is a Tune trial's. A ``fit_ray`` builds its run with
+    ``training.ray_train.run_config(name, ctx)``, which then hands every ``ray.train.report``
+    of the workers (with ``val_loss``) to Tune as one result, so ASHA can stop the trial."""
 
     scaling: ScalingSpec = field(default_factory=ScalingSpec)
-    run_dir: Path | None = None
+    storage: RayStorage | None = None  # Ray Train checkpoints (None: a temporary folder)
     seed: int = 7
     log: Callable[[str], None] = print
     epoch_hook: EpochHook | None = None
+    in_tune_trial: bool = False
 
 
 @dataclass

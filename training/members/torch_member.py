@@ -147,7 +147,7 @@ def fit_ray(name: str, net: type[torch.nn.Module], arch_of: ArchFunction, params
 
     norm = Normaliser.fit(data.moments("train"))
     arch = arch_of(params, data)
-    run, _ = run_config(name, ctx.scaling, ctx.run_dir)
+    run = run_config(name, ctx)
     datasets = {"train": tensor_rows(data.dataset("train"), norm, shuffle_seed=ctx.seed),
                 "validation": tensor_rows(data.dataset("validation"), norm)}
     ctx.log(f"[{name}] Ray Train: {ctx.scaling.workers} workers, {data.count('train')} training samples")

@@ -13,6 +13,8 @@ collective, so histograms are all-reduced across workers over Ray Data shards. B
 in-process and the Ray Train fit run the one boosting loop, ``boost``. Trap avoided: Ray's
 ``RayTrainReportCallback`` reports after every round, which cost ~2 s a round on 20k rows;
 workers log every ``report_every`` rounds and report once, with the model, at the end.
+Inside a Tune trial they also report the metrics of every ``report_every`` chunk (what
+ASHA reads); elsewhere not, since each ``ray.train.report`` costs about 1.6 s here.
 """
 
 from __future__ import annotations
@@ -158,6 +160,15 @@ def fit_local(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutc
 
 
 # -- Ray Train -----------------------------------------------------------------------------
+def flatten_rows(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The (rows, F) features and targets of a batch of sample rows (``training.datasets``):
+    one row per (issue time, step) with a usable target."""
+    future, y, keep = np.asarray(batch["future"]), np.asarray(batch["y"]), np.asarray(batch["ymask"], bool)
+    n, h, f = future.shape
+    keep = keep.reshape(n * h)
+    return future.reshape(n * h, f)[keep].astype(np.float32), y.reshape(n * h)[keep].astype(np.float32)
+
+
 class _ShardBatches(xgb.DataIter):
     """A worker's Dataset shard as XGBoost batches: the QuantileDMatrix is sketched batch by
     batch, so a worker never holds its sample rows and the flattened matrix at once."""
@@ -170,8 +181,6 @@ class _ShardBatches(xgb.DataIter):
         self._batches = None
 
     def next(self, input_data) -> bool:
-        from training.datasets import flatten_rows
-
         if self._batches is None:
             self._batches = iter(self.shard.iter_batches(batch_size=self.batch_size, batch_format="numpy"))
         for batch in self._batches:
@@ -192,6 +201,8 @@ def _ray_worker(config: dict) -> None:
     def report(round_number: int, loss: float) -> None:
         if rank == 0:
             print(progress_line(round_number, loss), flush=True)
+        if config["chunk_reports"]:  # a Tune trial's: each is a Tune result; every rank reports, as Ray Train needs
+            ray.train.report({"val_loss": float(loss), "round": round_number})
 
     booster, curve = boost(config["booster"], config["params"], dtrain, dval,
                            report=report, epoch_hook=config.get("epoch_hook"))
@@ -217,8 +228,8 @@ def fit_ray(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutcom
     datasets = {"train": data.dataset("train").materialize(), "validation": data.dataset("validation").materialize()}
     device = "cuda" if resolve_use_gpu(scaling.use_gpu) else "cpu"
     loop_config = {"booster": booster_params(params, ctx.seed, max(1, int(scaling.cpus_per_worker)), device=device),
-                   "params": params, "epoch_hook": ctx.epoch_hook}
-    run, _ = run_config("xgboost", scaling, ctx.run_dir)
+                   "params": params, "epoch_hook": ctx.epoch_hook, "chunk_reports": ctx.in_tune_trial}
+    run = run_config("xgboost", ctx)
     ctx.log(f"[xgboost] Ray Train: {scaling.workers} workers, {data.count('train')} training issue times")
     trainer = XGBoostTrainer(_ray_worker, train_loop_config=loop_config, scaling_config=scaling_config(scaling),
                              run_config=run, datasets=datasets)

@@ -86,8 +86,11 @@ class TuneSpace(BaseModel):
     model: Annotated[str, AfterValidator(_registered_member)]
     params: dict[str, Dimension] = Field(min_length=1)
     fixed: dict[str, Any] = Field(default_factory=dict)
+    start: list[dict[str, Any]] = Field(
+        default_factory=list, description="Configurations tried first (searched keys only), before Optuna proposes its own.")
     asha: AshaSpec = Field(default_factory=AshaSpec)
-    cpus_per_trial: float = Field(1.5, gt=0, description="CPUs one trial reserves.")
+    workers: int = Field(1, ge=1, description="Ray Train workers of each trial's fit.")
+    cpus_per_worker: float = Field(1.5, gt=0, description="CPUs each of a trial's Train workers reserves.")
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +111,10 @@ class TuneSpace(BaseModel):
         for key in [*self.params, *self.fixed]:
             if key not in fields:
                 raise ValueError(f"'{key}' is not a {self.model} hyperparameter (known: {', '.join(fields)})")
+        for number, point in enumerate(self.start, 1):
+            if set(point) != set(self.params):
+                raise ValueError(f"start point {number} must give exactly the searched keys ({', '.join(self.params)}), "
+                                 f"not {', '.join(point) or 'none'}")
         return self
 
     def param_space(self) -> dict[str, Any]:
