@@ -77,7 +77,7 @@ class TrainingData:
             raise TrainingDataError(f"city '{city}' is not in these training data ({', '.join(self.cities)})")
         blocks = None
         if self.city_blocks is not None:
-            blocks = self.city_blocks.filter(lambda row, code=city: row["city"] == code)
+            blocks = self.city_blocks.filter(expr=f"city == '{city}'")  # catalogue codes: letters and digits only
         prepared = None if self.prepared is None else [p for p in self.prepared if p.summary.city == city]
         return replace(self, cities=[city], summaries={city: self.summaries[city]}, prepared=prepared, city_blocks=blocks)
 

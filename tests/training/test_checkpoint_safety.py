@@ -1,4 +1,4 @@
-"""Ray Train checkpoints come from a shared volume: loading one must never run code (issue 11, finding 11)."""
+"""Ray Train checkpoints come from shared storage (S3 or a volume): loading one must never run code (issue 11, finding 11)."""
 
 from __future__ import annotations
 

@@ -219,7 +219,7 @@ class RaySession:
 def read_checkpoint_state(folder: Path) -> dict:
     """A Ray Train checkpoint's training state, tensors and plain values only.
 
-    Checkpoints sit on a shared volume; ``weights_only=False`` would unpickle (and so run)
-    whatever object a writer of that volume put there. The state holds only tensors, dicts,
+    Checkpoints sit in shared storage (S3 or a volume); ``weights_only=False`` would unpickle (and so run)
+    whatever object a writer of that storage put there. The state holds only tensors, dicts,
     lists and numbers, which ``weights_only=True`` loads."""
     return torch.load(folder / STATE_FILE, map_location="cpu", weights_only=True)
