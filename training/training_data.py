@@ -36,6 +36,9 @@ class TrainingDataError(PlatformError):
 
 @dataclass
 class TrainingData:
+    """The prepared cities of one training run: samples here (``prepared``) or in the
+    cluster (``city_blocks``), and what the driver keeps either way (``summaries``)."""
+
     preprocessor: LoadPreprocessor
     resolution_minutes: int
     cities: list[str]
@@ -55,10 +58,6 @@ class TrainingData:
     @property
     def n_cities(self) -> int:
         return len(self.preprocessor.city_index)
-
-    @property
-    def distributed(self) -> bool:
-        return self.city_blocks is not None
 
     def count(self, split: str) -> int:
         return sum(s.counts[self.roles[split]] for s in self.summaries.values())
