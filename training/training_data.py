@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from data.errors import PlatformError
@@ -126,9 +125,7 @@ class TrainingData:
 
     def validation_pinball(self, member) -> float:
         """A fitted member's pinball on the validation window, in scaled units (comparable across cities and members)."""
-        from training.members.common import pinball
+        from training.members.common import scaled_pinball_of
 
         result = self.forecast({member.name: member}, "validation")
-        t = result.targets
-        pred = result.predictions[member.name] / t.scale[:, None, None]
-        return pinball(pred, np.nan_to_num(t.y + t.level[:, None]), t.ymask)
+        return scaled_pinball_of(result.predictions[member.name], result.targets)

@@ -25,6 +25,11 @@ def pinball(pred: np.ndarray, y: np.ndarray, mask: np.ndarray, quantiles=(0.1, 0
 
 def scaled_pinball(member, samples: Samples) -> float:
     """Validation pinball of a member in scaled units (MW / city scale), comparable across cities and members."""
-    pred = member.predict_samples(samples) / samples.scale[:, None, None]
-    truth = (samples.y + samples.level[:, None])
-    return pinball(pred, np.nan_to_num(truth), samples.ymask)
+    return scaled_pinball_of(member.predict_samples(samples), samples)
+
+
+def scaled_pinball_of(forecast_mw: np.ndarray, targets: Samples) -> float:
+    """Pinball of (n, H, 3) MW forecasts of ``targets`` (features not needed), in scaled units."""
+    pred = forecast_mw / targets.scale[:, None, None]
+    truth = (targets.y + targets.level[:, None])
+    return pinball(pred, np.nan_to_num(truth), targets.ymask)

@@ -48,15 +48,19 @@ class XGBoostParams(MemberParams):
     report_every: int = Field(50, ge=1, description="Report progress every N rounds (a per-round Ray report costs ~2 s a round).")
 
 
+def _flatten(future: np.ndarray, y: np.ndarray, ymask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """One row per (issue time, step); with a ``ymask``, only the rows whose target is usable."""
+    n, h, f = future.shape
+    x, y = future.reshape(n * h, f), y.reshape(n * h)
+    if ymask is None:
+        return x, y
+    keep = np.asarray(ymask, bool).reshape(n * h)
+    return x[keep], y[keep]
+
+
 def flatten(samples: Samples, only_targets: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(rows, F) features and (rows,) targets; with ``only_targets`` drop masked targets."""
-    n, h, f = samples.future.shape
-    x = samples.future.reshape(n * h, f)
-    y = samples.y.reshape(n * h)
-    if only_targets:
-        keep = samples.ymask.reshape(n * h)
-        return x[keep], y[keep]
-    return x, y
+    return _flatten(samples.future, samples.y, samples.ymask if only_targets else None)
 
 
 def booster_params(params: dict, seed: int, nthread: int | None = None, *, device: str = "cpu") -> dict:
@@ -161,12 +165,9 @@ def fit_local(params: dict[str, Any], data: FitData, ctx: FitContext) -> FitOutc
 
 # -- Ray Train -----------------------------------------------------------------------------
 def flatten_rows(batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The (rows, F) features and targets of a batch of sample rows (``training.datasets``):
-    one row per (issue time, step) with a usable target."""
-    future, y, keep = np.asarray(batch["future"]), np.asarray(batch["y"]), np.asarray(batch["ymask"], bool)
-    n, h, f = future.shape
-    keep = keep.reshape(n * h)
-    return future.reshape(n * h, f)[keep].astype(np.float32), y.reshape(n * h)[keep].astype(np.float32)
+    """``flatten`` for a batch of sample rows (``training.datasets``), as float32."""
+    x, y = _flatten(np.asarray(batch["future"]), np.asarray(batch["y"]), batch["ymask"])
+    return x.astype(np.float32, copy=False), y.astype(np.float32, copy=False)
 
 
 class _ShardBatches(xgb.DataIter):
