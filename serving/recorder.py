@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ from training.forecast import EnsembleForecast
 
 log = logging.getLogger("efp.serving")
 BATCH = 64
+#: How long the writer gathers forecasts after the first before writing them: one store write
+#: per batch rather than per forecast, so a busy service pays the store's fixed cost rarely.
+GATHER_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,9 +84,10 @@ class ForecastRecorder:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
+            deadline = time.monotonic() + GATHER_S
             while len(batch) < BATCH:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
             try:

@@ -6,8 +6,9 @@ version, issue time (``as_of``), lead and whether it was degraded. One forecast 
 identified by (city, target day, ``as_of``, model version): storing it again (the daily job
 rerun, the same request computed twice) upserts its blocks and never adds a second one.
 
-``FileForecastStore`` (the embedded default) keeps Parquet files
-``forecasts/city=XXX/year=YYYY/data.parquet`` beside the lake, one row per block;
+``FileForecastStore`` (the embedded default) keeps Parquet files under
+``forecasts/city=XXX/year=YYYY/`` beside the lake (a compacted ``data.parquet`` and the
+parts appended since), one row per block;
 ``data.stores.postgres.forecasts.PostgresForecastStore`` keeps the same in the tables of
 migration 0005. ``data.stores.open_forecasts`` chooses.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -88,10 +90,11 @@ class StoredForecast(BaseModel):
 
     def blocks(self) -> pd.DataFrame:
         """The forecast as rows of ``BLOCK_COLUMNS``, one per block."""
-        frame = pd.DataFrame([p.model_dump() for p in self.points])
-        for name in ("city", "target_day", "as_of", "model_version", "issued_at", "lead_hours", "degraded", "source"):
-            frame[name] = getattr(self, name)
-        return conform_blocks(frame)
+        return blocks_of([self])
+
+    def key(self) -> tuple:
+        """What identifies the forecast in a store (``KEY_COLUMNS``)."""
+        return (self.city, self.target_day, pd.Timestamp(self.as_of), self.model_version)
 
 
 class ForecastSummary(BaseModel):
@@ -141,6 +144,17 @@ def conform_blocks(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["ts", "as_of"], kind="stable").reset_index(drop=True)
 
 
+def blocks_of(forecasts: Sequence[StoredForecast]) -> pd.DataFrame:
+    """Many forecasts' blocks as one frame, built column by column (a frame per forecast cost
+    more than the model's own time when the recorder stores every served forecast)."""
+    counts = [len(f.points) for f in forecasts]
+    columns: dict[str, object] = {
+        name: [getattr(p, name) for f in forecasts for p in f.points] for name in ("ts", "p10", "p50", "p90")}
+    for name in ("city", "target_day", "as_of", "model_version", "issued_at", "lead_hours", "degraded", "source"):
+        columns[name] = [value for f, n in zip(forecasts, counts) for value in [getattr(f, name)] * n]
+    return conform_blocks(pd.DataFrame(columns))
+
+
 def empty_blocks() -> pd.DataFrame:
     return conform_blocks(pd.DataFrame(columns=list(BLOCK_COLUMNS)))
 
@@ -176,56 +190,96 @@ def stored_forecasts(blocks: pd.DataFrame) -> list[StoredForecast]:
 
 
 class FileForecastStore:
-    """Forecast blocks in Parquet, partitioned by city and the UTC year of the block."""
+    """Forecast blocks in Parquet, partitioned by city and the UTC year of the block.
+
+    A write appends one immutable part file per (city, year) instead of rewriting the year:
+    the service's recorder writes every computed forecast from the ingress process, where
+    rewriting a growing year file per batch held the GIL long enough to slow every request
+    (issue 10's profile). Reads merge the compacted base and the parts in write order with
+    the upsert rule; past ``COMPACT_AFTER`` parts a writer folds them into the base.
+    """
 
     _lock = threading.Lock()
+    #: Parts a (city, year) folder may hold before a write compacts them into its base file.
+    COMPACT_AFTER = 16
+    BASE = "data.parquet"
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # Stored keys per file, so a write reads only the files it has not seen (parts never change).
+        self._keys: dict[tuple[Path, int], set[tuple]] = {}
 
     def _locked(self) -> AbstractContextManager[None]:
         """Exclusive across threads and processes (the service's recorder and the daily job may write together)."""
         return folder_lock(self.root, self._lock)
 
-    def _path(self, city: str, year: int) -> Path:
-        return self.root / f"city={city}" / f"year={year}" / "data.parquet"
+    def _folder(self, city: str, year: int) -> Path:
+        return self.root / f"city={city}" / f"year={year}"
 
-    def _files(self, city: str) -> list[Path]:
-        return sorted((self.root / f"city={city.upper()}").glob("year=*/data.parquet"))
+    def _years(self, city: str) -> list[Path]:
+        return sorted(p for p in (self.root / f"city={city.upper()}").glob("year=*") if p.is_dir())
+
+    @classmethod
+    def _parts(cls, folder: Path) -> list[Path]:
+        """The year's files in write order: the base, then the parts (named by their write time)."""
+        base = folder / cls.BASE
+        return ([base] if base.exists() else []) + sorted(folder.glob("part-*.parquet"))
+
+    @staticmethod
+    def _merge(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        """Frames in write order as one: a forecast keeps its first issue time, its blocks the newest values."""
+        merged = conform_blocks(pd.concat(frames, ignore_index=True))
+        first_issue = merged.groupby(list(KEY_COLUMNS))["issued_at"].transform("min")
+        return conform_blocks(merged.assign(issued_at=first_issue).drop_duplicates([*KEY_COLUMNS, "ts"], keep="last"))
+
+    @staticmethod
+    def _replace(path: Path, frame: pd.DataFrame) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.parent / f".{uuid.uuid4().hex}.tmp"
+        frame.to_parquet(temp, index=False)
+        os.replace(temp, path)
 
     def write(self, forecasts: Sequence[StoredForecast]) -> int:
         if not forecasts:
             return 0
-        new = pd.concat([f.blocks() for f in forecasts], ignore_index=True)
-        fresh = 0
+        new = blocks_of(forecasts)
         with self._locked():
             stored_keys = self._stored_keys({f.city for f in forecasts})
-            fresh = len({(f.city, f.target_day, pd.Timestamp(f.as_of), f.model_version) for f in forecasts} - stored_keys)
-            years = new["ts"].dt.year
-            for (city, year), part in new.groupby([new["city"], years]):
-                path = self._path(str(city), int(year))
-                old = pd.read_parquet(path) if path.exists() else empty_blocks()
-                merged = conform_blocks(pd.concat([old, part], ignore_index=True))
-                # The forecast keeps its first issue time; its blocks take the newest values.
-                first_issue = merged.groupby(list(KEY_COLUMNS))["issued_at"].transform("min")
-                merged = merged.assign(issued_at=first_issue).drop_duplicates([*KEY_COLUMNS, "ts"], keep="last")
-                path.parent.mkdir(parents=True, exist_ok=True)
-                temp = path.parent / f".{uuid.uuid4().hex}.tmp"
-                conform_blocks(merged).to_parquet(temp, index=False)
-                os.replace(temp, path)
+            fresh = len({f.key() for f in forecasts} - stored_keys)
+            for (city, year), part in new.groupby([new["city"], new["ts"].dt.year]):
+                folder = self._folder(str(city), int(year))
+                path = folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+                self._replace(path, part)
+                self._keys[(path, path.stat().st_mtime_ns)] = set(
+                    zip(part["city"], part["target_day"], map(pd.Timestamp, part["as_of"]), part["model_version"]))
+                files = self._parts(folder)
+                if len(files) > self.COMPACT_AFTER:
+                    self._replace(folder / self.BASE, self._merge([pd.read_parquet(f) for f in files]))
+                    for stale in files:
+                        if stale.name != self.BASE:
+                            stale.unlink()
         return fresh
 
     def _stored_keys(self, cities: set[str]) -> set[tuple]:
         keys: set[tuple] = set()
         for city in cities:
-            for path in self._files(city):
-                frame = pd.read_parquet(path, columns=list(KEY_COLUMNS)).drop_duplicates()
-                keys.update((r.city, r.target_day, pd.Timestamp(r.as_of), r.model_version) for r in frame.itertuples())
+            for folder in self._years(city):
+                for path in self._parts(folder):
+                    entry = (path, path.stat().st_mtime_ns)  # the base changes when parts are compacted into it
+                    if entry not in self._keys:
+                        frame = pd.read_parquet(path, columns=list(KEY_COLUMNS)).drop_duplicates()
+                        self._keys[entry] = {(r.city, r.target_day, pd.Timestamp(r.as_of), r.model_version)
+                                             for r in frame.itertuples()}
+                    keys |= self._keys[entry]
+        live = {(p, p.stat().st_mtime_ns) for p in self.root.glob("city=*/year=*/*.parquet")}
+        self._keys = {entry: value for entry, value in self._keys.items() if entry in live}
         return keys
 
     def read(self, city: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
-        parts = [pd.read_parquet(path) for path in self._files(city)]
-        frame = conform_blocks(pd.concat(parts, ignore_index=True)) if parts else empty_blocks()
+        with self._locked():  # a compaction must not remove a part between listing and reading it
+            years = [[pd.read_parquet(path) for path in self._parts(folder)] for folder in self._years(city)]
+        merged = [self._merge(frames) for frames in years if frames]
+        frame = conform_blocks(pd.concat(merged, ignore_index=True)) if merged else empty_blocks()
         if start is not None:
             frame = frame[frame["ts"] >= pd.Timestamp(start).tz_convert("UTC")]
         if end is not None:

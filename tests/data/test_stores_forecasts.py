@@ -70,3 +70,26 @@ def test_an_alert_is_resolved_once_and_open_alerts_leave_it_out(which) -> None:
     assert resolved_at is not None and metadata.alerts()[1]["resolved_at"] == resolved_at
     assert [a["id"] for a in metadata.alerts(open_only=True)] == [second]
     assert [a["id"] for a in metadata.alerts(city="DEL")] == [second, first]
+
+
+def test_file_store_appends_parts_and_compacts_them_without_changing_what_is_read(settings) -> None:
+    """A write adds one part instead of rewriting the year; past the bound the parts fold into the base,
+    and a second store on the same folder (another process) still sees every stored key."""
+    store = open_forecasts(settings)
+    days = [str(d.date()) for d in pd.date_range("2024-04-01", periods=FileForecastStore.COMPACT_AFTER + 4)]
+    assert store.write([_forecast(day=days[0])]) == 1
+    year = store.root / "city=DEL" / "year=2024"
+    first_part = sorted(year.glob("part-*.parquet"))
+    for day in days[1:5]:
+        assert store.write([_forecast(day=day)]) == 1
+    assert set(first_part) < set(year.glob("part-*.parquet"))  # earlier parts untouched, one more per write
+    for day in days[5:]:
+        assert store.write([_forecast(day=day)]) == 1
+    assert (year / "data.parquet").exists() and len(list(year.glob("part-*.parquet"))) <= FileForecastStore.COMPACT_AFTER
+    other = open_forecasts(settings)
+    assert other.write([_forecast(day=days[0], scale=1.2)]) == 0  # stored before the compaction: an update
+    assert store.write([_forecast(day=days[-1], version="v2")]) == 1
+    listed = store.list("DEL", limit=1000)
+    assert len(listed) == len(days) + 1 and all(s.blocks == 96 for s in listed)
+    first_day = store.read("DEL", pd.Timestamp(days[0], tz="Asia/Kolkata"), pd.Timestamp(days[1], tz="Asia/Kolkata"))
+    assert first_day["p50"].iloc[0] == 1200.0 and len(first_day) == 96  # the newest values, once per block
