@@ -28,6 +28,8 @@ BATCH = 64
 #: How long the writer gathers forecasts after the first before writing them: one store write
 #: per batch rather than per forecast, so a busy service pays the store's fixed cost rarely.
 GATHER_S = 0.5
+#: Put on the queue by ``flush``: write what was gathered now.
+_FLUSH = object()
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,7 @@ class ForecastRecorder:
     def __init__(self, open_store: Callable[[], ForecastStore], metrics: ServiceMetrics, *,
                  source: Source = "served", max_pending: int = 1000) -> None:
         self._open_store, self._metrics, self.source = open_store, metrics, source
-        self._queue: queue.Queue[_Pending] = queue.Queue(max_pending)
+        self._queue: queue.Queue[_Pending | object] = queue.Queue(max_pending)
         self._store: ForecastStore | None = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -71,8 +73,10 @@ class ForecastRecorder:
             self._metrics.forecasts_recorded.labels("dropped").inc()
 
     def flush(self) -> None:
-        """Wait until every queued forecast is written (or failed): the daily job and shutdown call it."""
+        """Wait until every queued forecast is written (or failed): the daily job and shutdown call it.
+        The writer stops gathering at the flush mark instead of waiting out ``GATHER_S``."""
         if self._thread is not None:
+            self._queue.put(_FLUSH)
             self._queue.join()
 
     def _ensure_thread(self) -> None:
@@ -85,13 +89,15 @@ class ForecastRecorder:
         while True:
             batch = [self._queue.get()]
             deadline = time.monotonic() + GATHER_S
-            while len(batch) < BATCH:
+            while len(batch) < BATCH and batch[-1] is not _FLUSH:
                 try:
                     batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
                 except queue.Empty:
                     break
+            pending = [item for item in batch if item is not _FLUSH]
             try:
-                self._write(batch)
+                if pending:
+                    self._write(pending)  # type: ignore[arg-type]
             finally:
                 for _ in batch:
                     self._queue.task_done()
