@@ -155,6 +155,11 @@ def blocks_of(forecasts: Sequence[StoredForecast]) -> pd.DataFrame:
     return conform_blocks(pd.DataFrame(columns))
 
 
+def _frame_keys(blocks: pd.DataFrame) -> set[tuple]:
+    """The forecasts' keys (``StoredForecast.key``) of a block frame."""
+    return set(zip(blocks["city"], blocks["target_day"], map(pd.Timestamp, blocks["as_of"]), blocks["model_version"]))
+
+
 def empty_blocks() -> pd.DataFrame:
     return conform_blocks(pd.DataFrame(columns=list(BLOCK_COLUMNS)))
 
@@ -250,8 +255,7 @@ class FileForecastStore:
                 folder = self._folder(str(city), int(year))
                 path = folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
                 self._replace(path, part)
-                self._keys[(path, path.stat().st_mtime_ns)] = set(
-                    zip(part["city"], part["target_day"], map(pd.Timestamp, part["as_of"]), part["model_version"]))
+                self._keys[(path, path.stat().st_mtime_ns)] = _frame_keys(part)
                 files = self._parts(folder)
                 if len(files) > self.COMPACT_AFTER:
                     self._replace(folder / self.BASE, self._merge([pd.read_parquet(f) for f in files]))
@@ -267,9 +271,7 @@ class FileForecastStore:
                 for path in self._parts(folder):
                     entry = (path, path.stat().st_mtime_ns)  # the base changes when parts are compacted into it
                     if entry not in self._keys:
-                        frame = pd.read_parquet(path, columns=list(KEY_COLUMNS)).drop_duplicates()
-                        self._keys[entry] = {(r.city, r.target_day, pd.Timestamp(r.as_of), r.model_version)
-                                             for r in frame.itertuples()}
+                        self._keys[entry] = _frame_keys(pd.read_parquet(path, columns=list(KEY_COLUMNS)))
                     keys |= self._keys[entry]
         live = {(p, p.stat().st_mtime_ns) for p in self.root.glob("city=*/year=*/*.parquet")}
         self._keys = {entry: value for entry, value in self._keys.items() if entry in live}
