@@ -1,10 +1,14 @@
 """Turn fitted members into a bundle: ensemble weights and band calibration from
-out-of-sample forecasts.
+out-of-fold forecasts.
 
-The out-of-sample set is the test window: members chose their rounds and epochs on the
-validation window before it, so their test forecasts are honest, and so is the weight
-fit over them (``training.ensemble``). The ensemble's own test score is cross-fitted:
-each half of the test days is combined with weights fitted on the other half.
+The out-of-fold set is rolling-origin: the test window (members chose their rounds and
+epochs on the validation window before it, so their test forecasts are honest) and, with
+``split.cv_folds`` above one, earlier windows before the validation window, each forecast
+by the members refitted with the selected settings on everything before it
+(``training.pipeline``). Pooling several folds keeps one lucky month from choosing the
+weights and gives the conformal bands errors from more than one stretch of weather. The
+ensemble's own out-of-fold score is cross-fitted: each half of the days is combined with
+weights fitted on the other half.
 """
 
 from __future__ import annotations
@@ -73,11 +77,17 @@ def fit_ensemble(forecast: SplitForecast, resolution_minutes: int) -> tuple[Weig
 
 
 def assemble_bundle(version: str, data: TrainingData, members: dict, config: TrainConfig,
-                    test: SplitForecast | None = None, metrics: dict | None = None) -> tuple[TrainedBundle, np.ndarray]:
-    """The bundle, and the ensemble's cross-fitted forecasts of the test window (for its honest score).
+                    test: SplitForecast | None = None, metrics: dict | None = None,
+                    folds: dict[str, SplitForecast] | None = None) -> tuple[TrainedBundle, dict[str, np.ndarray]]:
+    """The bundle, and the ensemble's cross-fitted forecasts of each out-of-fold window
+    ("test", then ``folds``' names) for its honest score.
 
-    ``test``: the members' forecasts of the test window, if already computed (``data.forecast``)."""
+    ``test``: the members' forecasts of the test window, if already computed (``data.forecast``);
+    ``folds``: their refitted versions' forecasts of earlier windows, pooled with it."""
     test = test if test is not None else data.forecast(members, "test")
-    ensemble, crossed = fit_ensemble(test, data.resolution_minutes)
+    windows = {"test": test, **(folds or {})}
+    ensemble, crossed = fit_ensemble(SplitForecast.concat(list(windows.values())), data.resolution_minutes)
+    bounds = np.cumsum([0] + [len(w.targets) for w in windows.values()])
+    by_window = {name: crossed[lo:hi] for name, lo, hi in zip(windows, bounds[:-1], bounds[1:])}
     bundle = TrainedBundle(version, data.preprocessor, members, ensemble, config.model_dump(mode="json"), metrics or {})
-    return bundle, crossed
+    return bundle, by_window

@@ -30,11 +30,11 @@ from training.config import TrainConfig
 from training.features.config import FeatureConfig
 from training.metrics import season_steps
 from training.preprocessor import LoadPreprocessor, steps_per_day
-from training.prepared import BASELINE_NAMES, CityPrepared, CitySummary, Moments, SampleShapes
+from training.prepared import BASELINE_NAMES, CityPrepared, CitySummary, Moments, SampleShapes, fold_train_role, split_of
 from training.training_data import TrainingData, TrainingDataError
 
-__all__ = ["TrainingData", "TrainingDataError", "TrainingPlan", "build_training_data", "issue_pairs", "prepare_city",
-           "prepare_training_data"]
+__all__ = ["TrainingData", "TrainingDataError", "TrainingPlan", "build_training_data", "fold_windows",
+           "issue_pairs", "prepare_city", "prepare_training_data"]
 
 
 def issue_pairs(grid_ts: pd.DatetimeIndex, tz, resolution_minutes: int, features: FeatureConfig, lo: pd.Timestamp,
@@ -110,12 +110,30 @@ def plan_training(cities: list[City], spans: dict[str, tuple[pd.Timestamp, pd.Ti
     if config.split.max_train_days:
         first = max(first, val_start - pd.Timedelta(days=config.split.max_train_days))
     pre = LoadPreprocessor.fit(cities, {}, resolution_minutes, config.horizon_days, config.features)
-    if val_start - first < res * (pre.lookback_steps() + pre.horizon) + pd.Timedelta(days=3):
+    folds = {f"cv{j}_start": (val_start.tz_convert(tz) - pd.Timedelta(days=j * config.split.test_days)).tz_convert("UTC")
+             for j in range(1, config.split.cv_folds)}
+    earliest_fold = min([val_start, *folds.values()])
+    if earliest_fold - first < res * (pre.lookback_steps() + pre.horizon) + pd.Timedelta(days=3):
+        held = config.split.validation_days + config.split.cv_folds * config.split.test_days
         raise TrainingDataError(
-            f"not enough history: need more than {config.split.validation_days + config.split.test_days} days of validation+test "
-            f"plus {pre.lookback_steps() // spd + 4} days to train on, have data from {first.date()} to {end.date()}")
-    windows = {"train_start": first, "validation_start": val_start, "test_start": test_start, "end": end}
+            f"not enough history: need more than {held} days of validation+test (split.cv_folds={config.split.cv_folds} "
+            f"windows of {config.split.test_days} days) plus {pre.lookback_steps() // spd + 4} days to train on, "
+            f"have data from {first.date()} to {end.date()}")
+    windows = {"train_start": first, **dict(sorted(folds.items(), key=lambda kv: kv[1])), "validation_start": val_start,
+               "test_start": test_start, "end": end}
     return TrainingPlan(config, resolution_minutes, pre, windows)
+
+
+def fold_windows(windows: dict[str, pd.Timestamp]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """[start, end) of the rolling-origin folds before the validation window, latest first
+    (fold j ends where fold j-1 starts; fold 1 ends at the validation window)."""
+    out, end = [], windows["validation_start"]
+    j = 1
+    while f"cv{j}_start" in windows:
+        out.append((windows[f"cv{j}_start"], end))
+        end = windows[f"cv{j}_start"]
+        j += 1
+    return out
 
 
 def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd.DataFrame) -> CityPrepared:
@@ -125,7 +143,10 @@ def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd
     any order on any worker."""
     w, res, features = plan.windows, plan.resolution_minutes, plan.config.features
     ts = pd.to_datetime(load["ts"], utc=True)
-    scale = LoadPreprocessor.city_scale(city, load[(ts >= w["train_start"]) & (ts < w["validation_start"])])
+    folds = fold_windows(w)
+    # The scale comes from before the earliest fold, so no fold's samples depend on its own window.
+    scale_end = folds[-1][0] if folds else w["validation_start"]
+    scale = LoadPreprocessor.city_scale(city, load[(ts >= w["train_start"]) & (ts < scale_end)])
     pre = plan.preprocessor.with_scales({city.code: scale})
     horizon, lookback = pre.horizon, pre.lookback_steps()
     grid = pre.city_grid(city.code, load, weather, w["train_start"], w["end"])
@@ -139,6 +160,18 @@ def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd
         "test": pre.samples_at(grid, *pairs("test_start", "end", False)),
         "full": pre.samples_at(grid, *pairs("train_start", "end", True)),
     }
+    # Rolling-origin folds: each fold's window, and its training samples as a cut of "train"
+    # (a role, not a copy: the object store holds the train split once).
+    fold_train = []
+    for j, (lo, hi) in enumerate(folds, start=1):
+        splits[f"cv{j}"] = pre.samples_at(grid, *issue_pairs(grid.ts, city.tz, res, features, lo, hi, horizon, lookback,
+                                                             intraday=False))
+        fold_train.append(fold_train_role(lo, horizon, res))
+    counts = {name: len(part) for name, part in splits.items()}
+    moments = {name: Moments.of(splits[name].future[..., :-1]) for name in ("train", "full")}
+    for role in fold_train:
+        cut = split_of(splits, role)
+        counts[role], moments[role] = len(cut), Moments.of(cut.future[..., :-1])
     test = splits["test"]
     reference = np.flatnonzero(test.lead == 0)
     baselines: dict[str, dict[int, np.ndarray]] = {name: {} for name in BASELINE_NAMES}
@@ -150,8 +183,7 @@ def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd
     first_test = pd.Timestamp(test.origin[reference].min()).tz_localize("UTC") if len(reference) else w["test_start"]
     insample = load[ts < first_test]["load_mw"].to_numpy(float)[-season * 8:]
     summary = CitySummary(
-        city=city.code, scale=scale, counts={name: len(part) for name, part in splits.items()},
-        moments={name: Moments.of(splits[name].future[..., :-1]) for name in ("train", "full")},
+        city=city.code, scale=scale, counts=counts, moments=moments,
         baselines=baselines, insample=insample,
     )
     return CityPrepared(summary, splits)

@@ -29,7 +29,7 @@ import numpy as np
 
 from data.catalogue import City
 from training.features.grid import Samples
-from training.prepared import CityPrepared, CitySummary, SampleShapes, SplitForecast, sort_forecast
+from training.prepared import CityPrepared, CitySummary, SampleShapes, SplitForecast, sort_forecast, split_of
 
 if TYPE_CHECKING:
     import ray.data
@@ -111,7 +111,7 @@ def rows_to_samples(batch: dict[str, np.ndarray]) -> Samples:
 
 
 def _explode(batch: dict[str, np.ndarray], split: str) -> dict[str, np.ndarray]:
-    parts = [_loads(raw)[split] for raw in batch["payload"]]
+    parts = [split_of(_loads(raw), split) for raw in batch["payload"]]
     return samples_to_rows(Samples.concat(parts))
 
 

@@ -29,8 +29,24 @@ def evaluate_test(data: TrainingData, test: SplitForecast, ensemble_forecasts: n
     """
     index = np.flatnonzero(test.targets.lead == 0)
     reference = test.take(index)
+    return _score(data, reference, {**reference.predictions, "ensemble": ensemble_forecasts[index], **_baselines(data, reference)})
+
+
+def evaluate_folds(data: TrainingData, folds: dict[str, SplitForecast], ensemble_forecasts: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:
+    """{fold: {forecaster: {metric: value}}}: each rolling-origin fold scored like the test
+    window (lead 0, cities averaged), members and the ensemble's cross-fitted forecasts."""
+    out = {}
+    for name, forecast in folds.items():
+        index = np.flatnonzero(forecast.targets.lead == 0)
+        if not len(index):
+            continue
+        reference = forecast.take(index)
+        out[name] = _score(data, reference, {**reference.predictions, "ensemble": ensemble_forecasts[name][index]})["all"]
+    return out
+
+
+def _score(data: TrainingData, reference: SplitForecast, forecasts: dict[str, np.ndarray]) -> dict[str, dict[str, dict[str, float]]]:
     targets = reference.targets
-    forecasts = {**reference.predictions, "ensemble": ensemble_forecasts[index], **_baselines(data, reference)}
     actual = np.where(targets.ymask, truth_mw(targets), np.nan)
     season = season_steps(data.resolution_minutes, "day")
     result: dict[str, dict[str, dict[str, float]]] = {}

@@ -22,9 +22,10 @@ from data.errors import PlatformError
 from data.settings import REPO_ROOT, PlatformSettings
 from training.assemble import assemble_bundle
 from training.config import TrainConfig, TrainingConfigError, parse_config
-from training.data_prep import prepare_training_data
-from training.evaluation import evaluate_test
+from training.data_prep import fold_windows, prepare_training_data
+from training.evaluation import evaluate_folds, evaluate_test
 from training.fitting import fit_member, fit_member_per_city
+from training.prepared import SplitForecast
 from training.ray_train import RayStorage, ray_storage
 
 
@@ -41,12 +42,13 @@ class TrainReport(BaseModel):
     failed_members: dict[str, str] = Field(default_factory=dict, description="Member -> why it was left out.")
     resolution_minutes: int
     horizon_steps: int
-    windows: dict[str, datetime] = Field(description="train_start, validation_start, test_start, end (UTC).")
+    windows: dict[str, datetime] = Field(description="train_start, the earlier folds' cv<j>_start, validation_start, test_start, end (UTC).")
     samples: dict[str, int]
     validation_pinball: dict[str, float]
     selected: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Member -> the rounds/epochs selection chose (the final refit uses them).")
     weights: dict[str, list[dict[str, float]]]
     metrics: dict[str, dict[str, dict[str, float]]] = Field(description="{city|all: {forecaster: {metric: value}}}: cross-validated on the test window, before the final refit.")
+    cv_metrics: dict[str, dict[str, dict[str, float]]] = Field(default_factory=dict, description="{window: {forecaster: {metric: value}}}: each rolling-origin fold (test, cv1, ...) at lead 0, cities averaged, before the final refit.")
     registered: bool
     bundle_dir: str | None
     distributed: bool
@@ -74,25 +76,57 @@ def effective_config(config: TrainConfig, *, models=None, workers=None, use_gpu=
     return parse_config({**config.model_dump(), **update, "scaling": scaling.model_dump()}, "command line")
 
 
-def _refit_on_everything(data, members: dict, selected: dict[str, dict], config: TrainConfig, distributed: bool,
-                         storage: RayStorage | None, log: Callable[[str], None]) -> dict:
-    """Every member again, on all windows through --until, with the rounds/epochs its selection chose:
-    the registered model sees the most recent data; the ensemble keeps what it learnt out of sample."""
-    everything = data.everything()
-    log(f"[stage] final refit on all data through {data.windows['end']:%Y-%m-%d} ({everything.count('train')} issue times)")
-    refitted = {}
-    for name, member in members.items():
+def _fit_selected(data, members: dict, selected: dict[str, dict], config: TrainConfig, distributed: bool,
+                  storage: RayStorage | None, log: Callable[[str], None]) -> tuple[dict, dict[str, str]]:
+    """Every member again on ``data``'s training role with the rounds/epochs its selection chose
+    (no early stopping): the final refit and the rolling-origin folds. Returns the fits and,
+    for each member that failed, why."""
+    fitted, failed = {}, {}
+    for name in members:
         params, chosen = config.member_params(name), selected.get(name, {})
         common = dict(scaling=config.scaling, distributed=distributed, storage=storage, seed=config.seed, log=log)
         try:
             if config.global_model:
-                refitted[name] = fit_member(name, {**params, **chosen}, everything, **common).member
+                fitted[name] = fit_member(name, {**params, **chosen}, data, **common).member
             else:  # each city with the rounds/epochs its own selection chose
-                refitted[name] = fit_member_per_city(name, params, everything, city_params=chosen, **common).member
-        except Exception as error:  # keep the selected fit rather than lose the member
-            log(f"[stage] {name}: final refit failed ({type(error).__name__}: {error}); registering the selected fit")
-            refitted[name] = member
-    return refitted
+                fitted[name] = fit_member_per_city(name, params, data, city_params=chosen, **common).member
+        except Exception as error:  # reported by the caller, which decides what replaces the fit
+            failed[name] = f"{type(error).__name__}: {error}"
+    return fitted, failed
+
+
+def _refit_on_everything(data, members: dict, selected: dict[str, dict], config: TrainConfig, distributed: bool,
+                         storage: RayStorage | None, log: Callable[[str], None]) -> dict:
+    """Every member on all windows through --until: the registered model sees the most recent
+    data; the ensemble keeps what it learnt out of fold."""
+    everything = data.everything()
+    log(f"[stage] final refit on all data through {data.windows['end']:%Y-%m-%d} ({everything.count('train')} issue times)")
+    refitted, failed = _fit_selected(everything, members, selected, config, distributed, storage, log)
+    for name, why in failed.items():  # keep the selected fit rather than lose the member
+        log(f"[stage] {name}: final refit failed ({why}); registering the selected fit")
+        refitted[name] = members[name]
+    return {name: refitted[name] for name in members}
+
+
+def _forecast_folds(data, members: dict, selected: dict[str, dict], config: TrainConfig, distributed: bool,
+                    storage: RayStorage | None, log: Callable[[str], None]) -> dict[str, SplitForecast]:
+    """The rolling-origin folds before the validation window: each one's members refitted on
+    everything before it, and their forecasts of it. A fold where a member cannot be fitted is
+    left out (the selected fit has seen its window, so it cannot stand in)."""
+    out = {}
+    for j, (lo, hi) in enumerate(fold_windows(data.windows), start=1):
+        fold = data.fold(j)
+        log(f"[stage] fold {j}/{data.earlier_folds}: members fitted before {lo:%Y-%m-%d} ({fold.count('train')} issue times), "
+            f"forecasting {lo:%Y-%m-%d}..{hi:%Y-%m-%d} ({fold.count('test')} issue times)")
+        if not fold.count("train") or not fold.count("test"):
+            log(f"[stage] fold {j} left out: no usable {'training samples' if not fold.count('train') else 'targets'}")
+            continue
+        fitted, failed = _fit_selected(fold, members, selected, config, distributed, storage, log)
+        if failed:
+            log(f"[stage] fold {j} left out: {'; '.join(f'{n}: {why}' for n, why in failed.items())}")
+            continue
+        out[f"cv{j}"] = fold.forecast(fitted, "test")
+    return out
 
 
 def train(
@@ -132,11 +166,13 @@ def train(
     from training.registry import VersionInfo, new_version_id, open_registry
 
     version = new_version_id()
-    log("[stage] fitting ensemble weights and band calibration on the out-of-sample test window")
     test = data.forecast(members, "test")
-    bundle, crossed = assemble_bundle(version, data, members, config, test)
+    folds = _forecast_folds(data, members, selected, config, distributed, storage, log)
+    log(f"[stage] fitting ensemble weights and band calibration on {1 + len(folds)} out-of-fold windows")
+    bundle, crossed = assemble_bundle(version, data, members, config, test, folds=folds)
     log("[stage] evaluating members, cross-fitted ensemble and baselines on the test window (lead 0)")
-    metrics = evaluate_test(data, test, crossed)
+    metrics = evaluate_test(data, test, crossed["test"])
+    cv_metrics = evaluate_folds(data, {"test": test, **folds}, crossed)
     bundle.metrics = metrics["all"]
     refit = config.split.final_refit
     if refit:
@@ -160,7 +196,8 @@ def train(
         resolution_minutes=data.resolution_minutes, horizon_steps=data.horizon,
         windows={k: pd.Timestamp(v).to_pydatetime() for k, v in w.items()},
         samples={split: data.count(split) for split in ("train", "validation", "test")},
-        validation_pinball=val_pinball, selected=selected, weights=bundle.ensemble.weights, metrics=metrics, registered=register,
+        validation_pinball=val_pinball, selected=selected, weights=bundle.ensemble.weights, metrics=metrics,
+        cv_metrics=cv_metrics, registered=register,
         bundle_dir=str(folder), distributed=distributed, feature_schema_hash=bundle.feature_schema_hash,
         git_commit=commit, duration_s=round(time.perf_counter() - started, 1),
     )

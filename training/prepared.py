@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 
 from training.features.grid import Samples
 
@@ -84,6 +85,37 @@ class SplitForecast:
 
     def take(self, index: np.ndarray) -> "SplitForecast":
         return SplitForecast({k: v[index] for k, v in self.predictions.items()}, self.targets.take(index))
+
+    @staticmethod
+    def concat(parts: list["SplitForecast"]) -> "SplitForecast":
+        """Forecasts of several windows by the same members, one after another."""
+        names = sorted(parts[0].predictions)
+        return SplitForecast({n: np.concatenate([p.predictions[n] for p in parts]) for n in names},
+                             Samples.concat([p.targets for p in parts]))
+
+
+#: Separates a split's name from the latest first-target time of its cut ("train<1693526400000000000").
+CUT = "<"
+
+
+def cut_role(split: str, latest_start) -> str:
+    """The role reading ``split``'s samples whose first target step is at or before ``latest_start``."""
+    return f"{split}{CUT}{int(np.datetime64(latest_start.tz_convert('UTC').tz_localize(None), 'ns').astype(np.int64))}"
+
+
+def fold_train_role(fold_start, horizon: int, resolution_minutes: int) -> str:
+    """The training samples of a rolling-origin fold starting at ``fold_start`` (a UTC
+    Timestamp): the "train" samples whose whole horizon ends before it."""
+    return cut_role("train", fold_start - pd.Timedelta(minutes=resolution_minutes * horizon))
+
+
+def split_of(splits: dict[str, Samples], role: str) -> Samples:
+    """A role's samples from one city's prepared splits: a split as is, or a cut of it (``cut_role``)."""
+    name, _, latest = role.partition(CUT)
+    part = splits[name]
+    if not latest:
+        return part
+    return part.take(np.flatnonzero(part.start.astype("datetime64[ns]").astype(np.int64) <= int(latest)))
 
 
 def targets_of(samples: Samples) -> Samples:

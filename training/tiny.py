@@ -17,7 +17,7 @@ from training.data_prep import prepare_training_data
 from training.fitting import fit_member
 
 TINY_CONFIG = {
-    "split": {"validation_days": 7, "test_days": 7},
+    "split": {"validation_days": 7, "test_days": 7, "cv_folds": 1},  # the bundle is fitted on the test window alone
     "features": {"origins_per_day": 2, "history_days": 1},
     "members": {
         "xgboost": {"num_boost_round": 40, "max_depth": 5, "eta": 0.2, "report_every": 20},

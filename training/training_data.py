@@ -20,7 +20,8 @@ import pandas as pd
 
 from data.errors import PlatformError
 from training.features.grid import Samples
-from training.prepared import CityPrepared, CitySummary, Moments, SampleShapes, SplitForecast, sort_forecast, targets_of
+from training.prepared import (CityPrepared, CitySummary, Moments, SampleShapes, SplitForecast, fold_train_role, sort_forecast,
+                               split_of, targets_of)
 from training.preprocessor import LoadPreprocessor
 
 if TYPE_CHECKING:
@@ -79,6 +80,19 @@ class TrainingData:
         prepared = None if self.prepared is None else [p for p in self.prepared if p.summary.city == city]
         return replace(self, cities=[city], summaries={city: self.summaries[city]}, prepared=prepared, city_blocks=blocks)
 
+    @property
+    def earlier_folds(self) -> int:
+        """Rolling-origin folds before the validation window (``split.cv_folds`` - 1; the test window is the last fold)."""
+        return sum(1 for key in self.windows if key.startswith("cv") and key.endswith("_start"))
+
+    def fold(self, j: int) -> "TrainingData":
+        """Fold ``j`` (1 = just before the validation window) as a training run of its own: train
+        on every sample whose horizon ends before the fold's window, score ("test") that window."""
+        if not 1 <= j <= self.earlier_folds:
+            raise TrainingDataError(f"fold {j} does not exist: these data have folds 1..{self.earlier_folds}")
+        role = fold_train_role(self.windows[f"cv{j}_start"], self.horizon, self.resolution_minutes)
+        return replace(self, roles={**self.roles, "train": role, "test": f"cv{j}"})
+
     def everything(self) -> "TrainingData":
         """The same data with every window to train on (the final refit); validation stays for progress lines."""
         return replace(self, roles={**self.roles, "train": "full"})
@@ -87,9 +101,9 @@ class TrainingData:
     def samples(self, split: str) -> Samples:
         """The split's samples in this process (in-process fits and tests; a distributed
         pipeline never calls this for training-sized splits)."""
-        name = self.roles[split]
+        role = self.roles[split]
         if self.prepared is not None:
-            return Samples.concat([p.splits[name] for p in self.prepared])
+            return Samples.concat([split_of(p.splits, role) for p in self.prepared])
         from training.datasets import collect_samples
 
         return collect_samples(self.dataset(split))

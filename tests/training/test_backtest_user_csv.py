@@ -96,6 +96,11 @@ def test_benchmark_runs_on_a_users_30_minute_csv(user_env: Path, capsys: pytest.
     assert set(syd) == {"ensemble", "xgboost", "lstm", "transformer", "seasonal_naive_day", "seasonal_naive_week"}
     assert all(isinstance(row["mape"], float) for row in syd.values())
     assert 0 < syd["ensemble"]["mape"] < 25
+    # late data: the same days with the load a day and two days late, with and without horizon weather
+    late = {(row["lead"], row["weather"]): row["mape"] for row in result["late_data"] if row["city"] == "SYD"}
+    assert set(late) == {(lead, weather) for lead in ("24h", "48h") for weather in ("with weather", "no weather")}
+    assert all(0 < value < 25 for value in late.values()), late
+    assert "late_data_mape at lead 48h, no weather" in result["checks"]
     assert "<!-- begin:accuracy-syd -->" in report.read_text()
 
     wrong = main(["--csv", str(csv), "--city", "SYD", "--resolution", "15", "--config", str(config), "--no-report"])

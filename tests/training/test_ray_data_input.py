@@ -78,3 +78,17 @@ def test_distributed_training_never_brings_a_split_to_the_driver(ray_cluster, se
     assert report.samples["train"] > 0 and report.metrics["all"]["ensemble"]["mape"] < 15
     assert {"seasonal_naive_day", "seasonal_naive_week"} <= set(report.metrics["DEL"])
     assert any("final refit" in line for line in lines)
+
+
+def test_a_fold_reads_the_same_cut_of_the_training_samples_from_the_cluster(ray_cluster, settings):
+    """Fold roles cut the train split where its samples are: no copy of it, the in-process samples."""
+    generate_and_ingest(settings, CITIES, dt.date(2024, 4, 1), 42, 9, 0.002, use_ray=False)
+    config = parse_config({**TINY_CONFIG, "split": {**TINY_CONFIG["split"], "cv_folds": 2}})
+    whole = prepare_training_data(settings, config, CITIES, None, engine="local")
+    local, distributed = whole.fold(1), prepare_training_data(settings, config, CITIES, None, engine="ray").fold(1)
+    for role in ("train", "test"):
+        streamed, here = _sorted(distributed.samples(role)), _sorted(local.samples(role))
+        assert len(streamed) == distributed.count(role) == local.count(role) > 0
+        for name in ("future", "y", "origin", "lead", "cities"):
+            np.testing.assert_array_equal(getattr(streamed, name), getattr(here, name), err_msg=f"{role}: {name}")
+    assert 0 < local.count("train") < whole.count("train"), "the fold trains on the samples before its window only"
