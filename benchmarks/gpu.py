@@ -31,7 +31,7 @@ def _data(cities: int, days: int):
     catalogue = load_catalogue(get_settings())
     chosen = list(catalogue)[:cities]
     frames = {c.code: synthetic_frames(c, dt.date(2023, 1, 1), days, seed=2) for c in chosen}
-    config = TrainConfig.model_validate({"split": {"validation_days": 14, "test_days": 7},
+    config = TrainConfig.model_validate({"split": {"validation_days": 14, "test_days": 7, "cv_folds": 1},
                                          "features": {"origins_per_day": 8, "history_days": 2}})
     return build_training_data(chosen, frames, 15, config)
 

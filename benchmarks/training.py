@@ -38,7 +38,7 @@ def _data(days: int, origins_per_day: int):
     catalogue = load_catalogue(get_settings())
     cities = [catalogue.get(code) for code in CITIES]
     frames = {c.code: synthetic_frames(c, dt.date(2023, 1, 1), days, seed=1) for c in cities}
-    config = TrainConfig.model_validate({"split": {"validation_days": 14, "test_days": 7},
+    config = TrainConfig.model_validate({"split": {"validation_days": 14, "test_days": 7, "cv_folds": 1},
                                          "features": {"origins_per_day": origins_per_day, "history_days": 1}})
     return build_training_data(cities, frames, 15, config)
 

@@ -121,7 +121,7 @@ def sequence_data():
     from data.settings import load_settings
 
     config = TrainConfig.model_validate({
-        "split": {"validation_days": 4, "test_days": 3}, "features": {"origins_per_day": 1, "history_days": 1},
+        "split": {"validation_days": 4, "test_days": 3, "cv_folds": 1}, "features": {"origins_per_day": 1, "history_days": 1},
     })
     catalogue = load_catalogue(load_settings(environment="test"))
     cities = [catalogue.get("DEL"), catalogue.get("BLR")]

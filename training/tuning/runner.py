@@ -150,7 +150,9 @@ def run_tune(
         codes = cities or open_store(settings).cities()
         until_day = until.date() if isinstance(until, datetime) else until
         log(f"preparing training data for {', '.join(codes) or 'no city'}")
-        data = prepare_training_data(settings, config, codes, until_day)
+        # Trials choose on the validation window: the ensemble's earlier folds are neither prepared nor need history.
+        single_fold = config.model_copy(update={"split": config.split.model_copy(update={"cv_folds": 1})})
+        data = prepare_training_data(settings, single_fold, codes, until_day)
     base_params = {**config.member_params(model), **space.fixed}
     max_t = space.max_reports(base_params)
     log(f"tuning {model}: {samples} trials on Ray Train ({scaling.workers} x {scaling.cpus_per_worker:g} CPUs each), "
