@@ -154,6 +154,8 @@ def test_efp_train_prints_our_lines_whole_and_a_table_that_fits_80_columns(monke
     class Report:
         version, cities, duration_s = "20250101T000000Z-7db9ff", ["DEL", "MUM", "BLR"], 42.0
         metrics = {"all": {name: dict(zip(METRIC_NAMES, (3.21, 3.1, 0.812, 1234.5, 123.4, 0.8, 0.75))) for name in names}}
+        cv_metrics = {fold: {name: {"mape": mape, "coverage": 0.8} for name in names[:4]}
+                      for fold, mape in (("test", 2.5), ("cv1", 2.25), ("cv2", 2.75))}
 
     def fake_training(options, log):
         for line in OUR_LINES:
@@ -169,7 +171,10 @@ def test_efp_train_prints_our_lines_whole_and_a_table_that_fits_80_columns(monke
     text = console.export_text()
     assert all(line in text for line in OUR_LINES), text
     assert "registered 20250101T000000Z-7db9ff as candidate" in text
-    _assert_fits(text[text.index("forecaster"):], ["forecaster", *METRIC_NAMES])
+    _assert_fits(text[text.index("forecaster"):text.index("MAPE % by fold")], ["forecaster", *METRIC_NAMES])
+    folds = text[text.index("MAPE % by fold (lead 0)"):]
+    _assert_fits(folds, ["forecaster", "test", "cv1", "cv2"])
+    assert ["lstm", "2.500", "2.250", "2.750"] in [line.split() for line in folds.splitlines()], folds
 
 
 def test_ray_data_info_lines_stay_in_its_log_file_and_stdout_stays_clean(tmp_path: Path) -> None:

@@ -57,6 +57,11 @@ def _run(cities, until, models, workers, use_gpu, config, local, json_output) ->
         return
     rows = [{"forecaster": name, **{k: round(v, 4) for k, v in values.items()}} for name, values in report.metrics["all"].items()]
     print_table(f"Version {report.version}: test window, mean over {', '.join(report.cities)}", rows)
+    if report.cv_metrics:  # one column per rolling-origin fold: a member good in one month only shows
+        folds = list(report.cv_metrics)
+        rows = [{"forecaster": name, **{fold: round(report.cv_metrics[fold][name]["mape"], 3) for fold in folds}}
+                for name in report.cv_metrics[folds[0]]]
+        print_table("MAPE % by fold (lead 0)", rows)
     console.print(f"registered {report.version} as candidate ({report.duration_s:.0f} s)")
 
 
