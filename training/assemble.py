@@ -37,43 +37,81 @@ def _mae(p50: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
     return float(np.abs(p50 - y)[mask].mean()) if mask.any() else float("inf")
 
 
-def _choose_weights(rel: dict[str, np.ndarray], rel_y: np.ndarray, mask: np.ndarray, fold: np.ndarray) -> dict[str, float]:
-    """The blend when it beats the best member under cross-fitting on the two halves, else the best member alone."""
+def _alternate_days(starts: np.ndarray) -> np.ndarray:
+    """0/1 by alternate calendar days among those present: both halves span every window."""
+    days = starts.astype("datetime64[D]").astype(np.int64)
+    return (np.searchsorted(np.unique(days), days) % 2).astype(int)
+
+
+def _choose_weights(rel: dict[str, np.ndarray], rel_y: np.ndarray, mask: np.ndarray, fold: np.ndarray,
+                    prior: dict[str, float] | None = None) -> dict[str, float]:
+    """The candidate with the lowest cross-fitted MAE (fitted on one half of the days, scored
+    on the other): a blend fitted here, the best member alone, or ``prior`` (the weights
+    pooled over every city) as is. The winner is refitted on all rows."""
     names = sorted(rel)
-    blended = np.zeros_like(rel_y)
+    blended, best_alone = np.zeros_like(rel_y), np.zeros_like(rel_y)
     for half in (0, 1):
         fit, score = fold == half, fold != half
         weights = fit_weights({n: p[fit] for n, p in rel.items()}, rel_y[fit], mask[fit])
         blended[score] = blend(weights, {n: p[score][..., 1] for n, p in rel.items()})
-    best = min(names, key=lambda n: _mae(rel[n][..., 1], rel_y, mask))
-    if _mae(blended, rel_y, mask) < _mae(rel[best][..., 1], rel_y, mask):
+        best_there = min(names, key=lambda n: _mae(rel[n][fit][..., 1], rel_y[fit], mask[fit]))
+        best_alone[score] = rel[best_there][score][..., 1]
+    scores = {"blend": _mae(blended, rel_y, mask), "best": _mae(best_alone, rel_y, mask)}
+    if prior is not None:
+        scores["prior"] = _mae(blend(prior, {n: p[..., 1] for n, p in rel.items()}), rel_y, mask)
+    chosen = min(scores, key=scores.get)
+    if chosen == "prior":
+        return dict(prior)
+    if chosen == "blend":
         return fit_weights(rel, rel_y, mask)
+    best = min(names, key=lambda n: _mae(rel[n][..., 1], rel_y, mask))
     return {n: float(n == best) for n in names}
 
 
+def _weights_by_city(rel: dict[str, np.ndarray], rel_y: np.ndarray, mask: np.ndarray, starts: np.ndarray,
+                     cities: np.ndarray) -> dict[str, list[dict[str, float]]]:
+    """Weights pooled over every city (``GLOBAL``), and per city whichever of those, its own
+    blend or its best member does best on it under cross-fitting: a member that is good in
+    most cities but poor in one keeps its weight where it helps only."""
+    pooled = _choose_weights(rel, rel_y, mask, _alternate_days(starts))
+    out = {GLOBAL: [pooled]}
+    for city in np.unique(cities):
+        rows = cities == city
+        out[str(city)] = [_choose_weights({n: p[rows] for n, p in rel.items()}, rel_y[rows], mask[rows],
+                                          _alternate_days(starts[rows]), prior=pooled)]
+    return out
+
+
+def _blend_by_city(weights: dict[str, list[dict[str, float]]], rel: dict[str, np.ndarray], cities: np.ndarray) -> np.ndarray:
+    out = np.zeros_like(next(iter(rel.values())))
+    for city in np.unique(cities):
+        rows = cities == city
+        out[rows] = blend((weights.get(str(city)) or weights[GLOBAL])[0], {n: p[rows] for n, p in rel.items()})
+    return out
+
+
 def fit_ensemble(forecast: SplitForecast, resolution_minutes: int) -> tuple[WeightedEnsemble, np.ndarray]:
-    """The ensemble, and its cross-fitted out-of-sample forecasts (n, H, 3) MW of the samples ``forecast`` covers."""
+    """The ensemble, and its cross-fitted out-of-fold forecasts (n, H, 3) MW of the samples ``forecast`` covers."""
     preds, oof = forecast.predictions, forecast.targets
     y, mask = truth_mw(oof), oof.ymask
     # Relative units (MW / city scale), so big cities do not dominate the pooled weights.
     rel = {n: p / oof.scale[:, None, None] for n, p in preds.items()}
     rel_y = y / oof.scale[:, None]
-    days = (oof.start.astype("datetime64[D]").astype(np.int64))
-    fold = (days % 2).astype(int)  # alternate days: both halves span the whole window
-    weights = _choose_weights(rel, rel_y, mask, fold)
+    cities, starts = oof.cities.astype(str), oof.start
+    weights = _weights_by_city(rel, rel_y, mask, starts, cities)
     hours = lead_hours(oof, resolution_minutes)
-    raw = blend(weights, rel)
-    calibration = fit_calibration(raw, rel_y, mask, hours)
+    calibration = fit_calibration(_blend_by_city(weights, rel, cities), rel_y, mask, hours)
     # Cross-fitted forecasts: each half combined and calibrated with what the other half taught.
-    crossed = np.zeros_like(raw)
+    fold = _alternate_days(starts)
+    crossed = np.zeros((len(rel_y), rel_y.shape[1], 3))
     for half in (0, 1):
         fit, score = fold == half, fold != half
-        w = _choose_weights({n: p[fit] for n, p in rel.items()}, rel_y[fit], mask[fit], (days[fit] // 2 % 2).astype(int))
-        part = blend(w, {n: p[score] for n, p in rel.items()})
-        cal = fit_calibration(blend(w, {n: p[fit] for n, p in rel.items()}), rel_y[fit], mask[fit], hours[fit])
-        crossed[score] = calibrate(part, cal, hours[score])
+        part = {n: p[fit] for n, p in rel.items()}
+        w = _weights_by_city(part, rel_y[fit], mask[fit], starts[fit], cities[fit])
+        cal = fit_calibration(_blend_by_city(w, part, cities[fit]), rel_y[fit], mask[fit], hours[fit])
+        crossed[score] = calibrate(_blend_by_city(w, {n: p[score] for n, p in rel.items()}, cities[score]), cal, hours[score])
     crossed = np.maximum(np.sort(crossed, axis=2), 0.0) * oof.scale[:, None, None]
-    return WeightedEnsemble({GLOBAL: [weights]}, calibration=calibration, resolution_minutes=resolution_minutes), crossed
+    return WeightedEnsemble(weights, calibration=calibration, resolution_minutes=resolution_minutes), crossed
 
 
 def assemble_bundle(version: str, data: TrainingData, members: dict, config: TrainConfig,

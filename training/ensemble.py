@@ -1,11 +1,13 @@
 """Ensemble weights and band calibration: non-negative weights summing to one, and
 conformal P10/P90 offsets per lead band.
 
-Weights are fitted on out-of-sample member forecasts (the test window: no member chose
-its rounds or epochs there), by non-negative least squares of the P50 shrunk half-way
-towards inverse-error weights, and kept only when they beat the best member alone under
-cross-fitting (weights from one half of the days scored on the other). The same weights
-combine P10 and P90. A member missing at forecast time is dropped and the rest
+Weights are fitted on out-of-fold member forecasts (rolling-origin windows no member
+chose its rounds or epochs on, ``training.assemble``), by non-negative least squares of
+the P50 shrunk half-way towards inverse-error weights, and kept only when they beat the
+best member alone under cross-fitting (weights from one half of the days scored on the
+other). Each city then takes whichever does best on its own days under the same
+cross-fitting: the weights pooled over every city, its own blend, or its best member.
+The same weights combine P10 and P90. A member missing at forecast time is dropped and the rest
 renormalised, so a failed deployment degrades the forecast instead of failing it.
 
 Bands: members fitted on the training window are over- or under-confident out of

@@ -126,3 +126,34 @@ def test_requests_the_model_cannot_answer_are_clear_errors(tiny_trained):
     assert too_far.value.field == "horizon"
     short = bundle.forecast(type(inp)(**{**inp.__dict__, "horizon": 8}))
     assert short.quantiles.shape == (8, 3) and len(short.timestamps) == 8
+
+
+def test_weights_are_chosen_per_city_when_a_member_is_poor_in_one():
+    """Member "a" is sharp in DEL and poor in MUM, "b" middling in both: the pooled weights
+    favour "a"; MUM gets mostly "b", DEL keeps "a", and the cross-fitted forecasts of MUM
+    beat what the pooled weights would have given it."""
+    from training.assemble import fit_ensemble
+    from training.features.grid import Samples
+    from training.prepared import SplitForecast
+
+    rng = np.random.default_rng(11)
+    days, h = 40, 8
+    cities = np.repeat(["DEL", "MUM"], days)
+    n = len(cities)
+    start = np.tile(np.datetime64("2024-03-01T00:00", "ns") + np.arange(days) * np.timedelta64(1, "D"), 2)
+    truth = rng.uniform(900, 1100, (n, h))
+    error_a = np.where((cities == "DEL")[:, None], 0.005, 0.12)  # relative spread of a's misses
+    a = truth * (1 + rng.normal(0, 1, (n, h)) * error_a)
+    b = truth * (1 + rng.normal(0, 0.03, (n, h)))
+    quantiles = {name: np.stack([p * 0.97, p, p * 1.03], axis=2) for name, p in (("a", a), ("b", b))}
+    targets = Samples(future=np.zeros((n, h, 0), np.float32), hist=np.zeros((n, 0, 0), np.float32),
+                      level=np.zeros(n, np.float32), y=truth.astype(np.float32), ymask=np.ones((n, h), bool),
+                      city_idx=(cities == "MUM").astype(int), scale=np.ones(n, np.float32), origin=start,
+                      lead=np.zeros(n, np.int64), start=start, cities=cities.astype(object))
+    ensemble, crossed = fit_ensemble(SplitForecast(quantiles, targets), 15)
+    pooled, mum, delhi = (ensemble.weights_for(c)[0] for c in (GLOBAL, "MUM", "DEL"))
+    assert mum["b"] > 0.8 > pooled["b"], (pooled, mum)
+    assert delhi["a"] > 0.5, delhi
+    rows = cities == "MUM"
+    pooled_mum = pooled["a"] * a[rows] + pooled["b"] * b[rows]
+    assert np.abs(crossed[rows][..., 1] - truth[rows]).mean() < np.abs(pooled_mum - truth[rows]).mean()
