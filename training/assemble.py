@@ -4,11 +4,12 @@ out-of-fold forecasts.
 The out-of-fold set is rolling-origin: the test window (members chose their rounds and
 epochs on the validation window before it, so their test forecasts are honest) and, with
 ``split.cv_folds`` above one, earlier windows before the validation window, each forecast
-by the members refitted with the selected settings on everything before it
-(``training.pipeline``). Pooling several folds keeps one lucky month from choosing the
+by the members refitted with the selected settings on everything up to ``validation_days``
+before it, as stale as the test window's (``training.pipeline``). Pooling several folds keeps one lucky month from choosing the
 weights and gives the conformal bands errors from more than one stretch of weather. The
 ensemble's own out-of-fold score is cross-fitted: each half of the days is combined with
-weights fitted on the other half.
+weights fitted on the other half. Weights are pooled over the cities and then chosen per
+city (``_weights_by_city``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ class SplitConfig(_Strict):
     test_days: int = Field(30, ge=1, description="Last days: out-of-sample forecasts for ensemble weights, band calibration and the cross-validated metrics.")
     final_refit: bool = Field(True, description="After selection, refit every member on all data through --until with the selected rounds/epochs (what gets registered).")
     max_train_days: int | None = Field(None, ge=7, description="Use at most this many days before validation (None: all).")
-    cv_folds: int = Field(3, ge=1, le=8, description="Rolling-origin folds whose out-of-fold forecasts fit the ensemble weights and band calibration: the test window, and before the validation window folds-1 more windows of test_days, each forecast by the members refitted on everything before it with the selected rounds/epochs.")
+    cv_folds: int = Field(3, ge=1, le=8, description="Rolling-origin folds whose out-of-fold forecasts fit the ensemble weights and band calibration: the test window, and before the validation window folds-1 more windows of test_days, each forecast by the members refitted with the selected rounds/epochs on everything up to validation_days before it (as stale as the test window's forecasts).")
 
 
 def _members_model(specs: tuple[MemberSpec, ...]) -> type[BaseModel]:

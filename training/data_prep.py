@@ -110,15 +110,20 @@ def plan_training(cities: list[City], spans: dict[str, tuple[pd.Timestamp, pd.Ti
     if config.split.max_train_days:
         first = max(first, val_start - pd.Timedelta(days=config.split.max_train_days))
     pre = LoadPreprocessor.fit(cities, {}, resolution_minutes, config.horizon_days, config.features)
-    folds = {f"cv{j}_start": (val_start.tz_convert(tz) - pd.Timedelta(days=j * config.split.test_days)).tz_convert("UTC")
-             for j in range(1, config.split.cv_folds)}
-    earliest_fold = min([val_start, *folds.values()])
-    if earliest_fold - first < res * (pre.lookback_steps() + pre.horizon) + pd.Timedelta(days=3):
-        held = config.split.validation_days + config.split.cv_folds * config.split.test_days
+    # Each earlier fold repeats the test window's arrangement: its members train on what ends
+    # validation_days before it, so its forecasts are as stale as the test window's.
+    folds: dict[str, pd.Timestamp] = {}
+    for j in range(1, config.split.cv_folds):
+        fold_start = val_start.tz_convert(tz) - pd.Timedelta(days=j * config.split.test_days)
+        folds[f"cv{j}_start"] = fold_start.tz_convert("UTC")
+        folds[f"cv{j}_train_end"] = (fold_start - pd.Timedelta(days=config.split.validation_days)).tz_convert("UTC")
+    earliest_fit_end = min([val_start, *folds.values()])
+    if earliest_fit_end - first < res * (pre.lookback_steps() + pre.horizon) + pd.Timedelta(days=3):
+        held = (earliest_fit_end.tz_convert(tz).normalize() - end.tz_convert(tz).normalize()).days * -1
         raise TrainingDataError(
-            f"not enough history: need more than {held} days of validation+test (split.cv_folds={config.split.cv_folds} "
-            f"windows of {config.split.test_days} days) plus {pre.lookback_steps() // spd + 4} days to train on, "
-            f"have data from {first.date()} to {end.date()}")
+            f"not enough history: with split.cv_folds={config.split.cv_folds} the earliest fit ends {held} days before the "
+            f"data does (validation {config.split.validation_days} days, test windows of {config.split.test_days}); it needs "
+            f"{pre.lookback_steps() // spd + 4} days to train on, have data from {first.date()} to {end.date()}")
     windows = {"train_start": first, **dict(sorted(folds.items(), key=lambda kv: kv[1])), "validation_start": val_start,
                "test_start": test_start, "end": end}
     return TrainingPlan(config, resolution_minutes, pre, windows)
@@ -126,7 +131,8 @@ def plan_training(cities: list[City], spans: dict[str, tuple[pd.Timestamp, pd.Ti
 
 def fold_windows(windows: dict[str, pd.Timestamp]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """[start, end) of the rolling-origin folds before the validation window, latest first
-    (fold j ends where fold j-1 starts; fold 1 ends at the validation window)."""
+    (fold j ends where fold j-1 starts; fold 1 ends at the validation window). Fold j's
+    members train on what ends at ``cv<j>_train_end``, ``validation_days`` before its start."""
     out, end = [], windows["validation_start"]
     j = 1
     while f"cv{j}_start" in windows:
@@ -144,8 +150,8 @@ def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd
     w, res, features = plan.windows, plan.resolution_minutes, plan.config.features
     ts = pd.to_datetime(load["ts"], utc=True)
     folds = fold_windows(w)
-    # The scale comes from before the earliest fold, so no fold's samples depend on its own window.
-    scale_end = folds[-1][0] if folds else w["validation_start"]
+    # The scale comes from before the earliest fold's training end, so no fold's samples depend on later data.
+    scale_end = min([w["validation_start"], *(w[f"cv{j}_train_end"] for j in range(1, len(folds) + 1))])
     scale = LoadPreprocessor.city_scale(city, load[(ts >= w["train_start"]) & (ts < scale_end)])
     pre = plan.preprocessor.with_scales({city.code: scale})
     horizon, lookback = pre.horizon, pre.lookback_steps()
@@ -166,7 +172,7 @@ def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd
     for j, (lo, hi) in enumerate(folds, start=1):
         splits[f"cv{j}"] = pre.samples_at(grid, *issue_pairs(grid.ts, city.tz, res, features, lo, hi, horizon, lookback,
                                                              intraday=False))
-        fold_train.append(fold_train_role(lo, horizon, res))
+        fold_train.append(fold_train_role(w[f"cv{j}_train_end"], horizon, res))
     counts = {name: len(part) for name, part in splits.items()}
     moments = {name: Moments.of(splits[name].future[..., :-1]) for name in ("train", "full")}
     for role in fold_train:

@@ -42,7 +42,7 @@ class TrainReport(BaseModel):
     failed_members: dict[str, str] = Field(default_factory=dict, description="Member -> why it was left out.")
     resolution_minutes: int
     horizon_steps: int
-    windows: dict[str, datetime] = Field(description="train_start, the earlier folds' cv<j>_start, validation_start, test_start, end (UTC).")
+    windows: dict[str, datetime] = Field(description="train_start, the earlier folds' cv<j>_train_end and cv<j>_start, validation_start, test_start, end (UTC).")
     samples: dict[str, int]
     validation_pinball: dict[str, float]
     selected: dict[str, dict[str, Any]] = Field(default_factory=dict, description="Member -> the rounds/epochs selection chose (the final refit uses them).")
@@ -111,12 +111,13 @@ def _refit_on_everything(data, members: dict, selected: dict[str, dict], config:
 def _forecast_folds(data, members: dict, selected: dict[str, dict], config: TrainConfig, distributed: bool,
                     storage: RayStorage | None, log: Callable[[str], None]) -> dict[str, SplitForecast]:
     """The rolling-origin folds before the validation window: each one's members refitted on
-    everything before it, and their forecasts of it. A fold where a member cannot be fitted is
+    everything up to validation_days before it, and their forecasts of it. A fold where a member cannot be fitted is
     left out (the selected fit has seen its window, so it cannot stand in)."""
     out = {}
     for j, (lo, hi) in enumerate(fold_windows(data.windows), start=1):
         fold = data.fold(j)
-        log(f"[stage] fold {j}/{data.earlier_folds}: members fitted before {lo:%Y-%m-%d} ({fold.count('train')} issue times), "
+        log(f"[stage] fold {j}/{data.earlier_folds}: members fitted before {data.windows[f'cv{j}_train_end']:%Y-%m-%d} "
+            f"({fold.count('train')} issue times), "
             f"forecasting {lo:%Y-%m-%d}..{hi:%Y-%m-%d} ({fold.count('test')} issue times)")
         if not fold.count("train") or not fold.count("test"):
             log(f"[stage] fold {j} left out: no usable {'training samples' if not fold.count('train') else 'targets'}")

@@ -103,10 +103,10 @@ def cut_role(split: str, latest_start) -> str:
     return f"{split}{CUT}{int(np.datetime64(latest_start.tz_convert('UTC').tz_localize(None), 'ns').astype(np.int64))}"
 
 
-def fold_train_role(fold_start, horizon: int, resolution_minutes: int) -> str:
-    """The training samples of a rolling-origin fold starting at ``fold_start`` (a UTC
+def fold_train_role(train_end, horizon: int, resolution_minutes: int) -> str:
+    """The training samples of a rolling-origin fold whose fit ends at ``train_end`` (a UTC
     Timestamp): the "train" samples whose whole horizon ends before it."""
-    return cut_role("train", fold_start - pd.Timedelta(minutes=resolution_minutes * horizon))
+    return cut_role("train", train_end - pd.Timedelta(minutes=resolution_minutes * horizon))
 
 
 def split_of(splits: dict[str, Samples], role: str) -> Samples:

@@ -87,10 +87,11 @@ class TrainingData:
 
     def fold(self, j: int) -> "TrainingData":
         """Fold ``j`` (1 = just before the validation window) as a training run of its own: train
-        on every sample whose horizon ends before the fold's window, score ("test") that window."""
+        on every sample whose horizon ends by ``cv<j>_train_end`` (``validation_days`` before the
+        fold, as the test window's members stop before theirs), score ("test") the fold's window."""
         if not 1 <= j <= self.earlier_folds:
             raise TrainingDataError(f"fold {j} does not exist: these data have folds 1..{self.earlier_folds}")
-        role = fold_train_role(self.windows[f"cv{j}_start"], self.horizon, self.resolution_minutes)
+        role = fold_train_role(self.windows[f"cv{j}_train_end"], self.horizon, self.resolution_minutes)
         return replace(self, roles={**self.roles, "train": role, "test": f"cv{j}"})
 
     def everything(self) -> "TrainingData":

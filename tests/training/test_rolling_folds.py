@@ -46,13 +46,15 @@ def test_folds_tile_the_time_before_validation_and_train_only_on_the_past(frames
     for j, (lo, hi) in enumerate(fold_windows(w), start=1):
         fold = prepared.fold(j)
         train, window = fold.samples("train"), fold.samples("test")
-        lo64, hi64 = np.datetime64(lo.tz_localize(None)), np.datetime64(hi.tz_localize(None))
+        fit_end = w[f"cv{j}_train_end"]
+        assert lo - fit_end == pd.Timedelta(days=5), "a fold's fit stops validation_days before it, as the test window's"
+        lo64, hi64, end64 = (np.datetime64(t.tz_localize(None)) for t in (lo, hi, fit_end))
         assert len(train) == fold.count("train") > 0 and len(window) == fold.count("test") > 0
-        assert (_last_target(train, horizon) < lo64).all(), f"fold {j} trains on targets inside or after its window"
+        assert (_last_target(train, horizon) < end64).all(), f"fold {j} trains on targets after its fit's end"
         assert (window.origin >= lo64).all() and (_last_target(window, horizon) < hi64).all()
-        # the cut keeps every earlier training sample: nothing before the fold is lost
+        # the cut keeps every earlier training sample: nothing before the fit's end is lost
         everything = prepared.samples("train")
-        assert len(train) == int((_last_target(everything, horizon) < lo64).sum())
+        assert len(train) == int((_last_target(everything, horizon) < end64).sum())
         # the sequence members' normaliser sees only the fold's own training features
         mean, _ = fold.moments("train").mean_std()
         expected = np.nanmean(train.future[..., :-1].reshape(-1, train.future.shape[-1] - 1).astype(np.float64), axis=0)
@@ -60,10 +62,10 @@ def test_folds_tile_the_time_before_validation_and_train_only_on_the_past(frames
 
 
 def test_a_fold_cannot_see_data_at_or_after_its_start(frames):
-    """Load from the fold's start on, made wildly different, changes none of its training samples."""
+    """Load from the fold's fit end on, made wildly different, changes none of its training samples."""
     cities, data = frames
     before = build_training_data(cities, data, RESOLUTION, CONFIG)
-    fold_start = before.windows["cv1_start"]
+    fold_start = before.windows["cv1_train_end"]
     moved = dict(data)
     load, weather = data["DEL"]
     shifted = load.copy()
@@ -89,13 +91,14 @@ def test_too_little_history_for_the_folds_names_the_setting(frames):
 
 
 def test_pipeline_pools_the_folds_and_reports_each(settings):
-    generate_and_ingest(settings, ["DEL", "MUM"], dt.date(2024, 4, 1), 42, 9, 0.002, use_ray=False)
+    generate_and_ingest(settings, ["DEL", "MUM"], dt.date(2024, 4, 1), 56, 9, 0.002, use_ray=False)
     config = parse_config({**TINY_CONFIG, "models": ["xgboost", "lstm"],
                            "split": {**TINY_CONFIG["split"], "cv_folds": 3}})
     lines: list[str] = []
     report = train(settings, config, distributed=False, register=False, log=lines.append)
     w = report.windows
-    assert w["train_start"] < w["cv2_start"] < w["cv1_start"] < w["validation_start"] < w["test_start"]
+    assert w["train_start"] < w["cv2_train_end"] < w["cv2_start"] < w["cv1_start"] < w["validation_start"] < w["test_start"]
+    assert all(w[f"cv{j}_start"] - w[f"cv{j}_train_end"] == dt.timedelta(days=7) for j in (1, 2))
     assert set(report.cv_metrics) == {"test", "cv1", "cv2"}
     for window in report.cv_metrics.values():
         assert set(window) == {"xgboost", "lstm", "ensemble"}
