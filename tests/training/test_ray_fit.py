@@ -20,7 +20,7 @@ from training.ray_train import storage_at
 from training.synthetic_frames import synthetic_frames
 
 CONFIG = TrainConfig.model_validate({
-    "split": {"validation_days": 4, "test_days": 3},
+    "split": {"validation_days": 4, "test_days": 3, "cv_folds": 1},  # member fits only: no ensemble folds
     "features": {"origins_per_day": 1, "history_days": 1},
     "members": {
         "xgboost": {"num_boost_round": 20, "max_depth": 4, "eta": 0.3, "report_every": 10},
