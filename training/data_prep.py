@@ -117,16 +117,21 @@ def plan_training(cities: list[City], spans: dict[str, tuple[pd.Timestamp, pd.Ti
         fold_start = val_start.tz_convert(tz) - pd.Timedelta(days=j * config.split.test_days)
         folds[f"cv{j}_start"] = fold_start.tz_convert("UTC")
         folds[f"cv{j}_train_end"] = (fold_start - pd.Timedelta(days=config.split.validation_days)).tz_convert("UTC")
-    earliest_fit_end = min([val_start, *folds.values()])
-    if earliest_fit_end - first < res * (pre.lookback_steps() + pre.horizon) + pd.Timedelta(days=3):
-        held = (earliest_fit_end.tz_convert(tz).normalize() - end.tz_convert(tz).normalize()).days * -1
+    windows = {"train_start": first, **dict(sorted(folds.items(), key=lambda kv: kv[1])), "validation_start": val_start,
+               "test_start": test_start, "end": end}
+    fits_end = earliest_fit_end(windows)
+    if fits_end - first < res * (pre.lookback_steps() + pre.horizon) + pd.Timedelta(days=3):
+        held = (end.tz_convert(tz).normalize() - fits_end.tz_convert(tz).normalize()).days
         raise TrainingDataError(
             f"not enough history: with split.cv_folds={config.split.cv_folds} the earliest fit ends {held} days before the "
             f"data does (validation {config.split.validation_days} days, test windows of {config.split.test_days}); it needs "
             f"{pre.lookback_steps() // spd + 4} days to train on, have data from {first.date()} to {end.date()}")
-    windows = {"train_start": first, **dict(sorted(folds.items(), key=lambda kv: kv[1])), "validation_start": val_start,
-               "test_start": test_start, "end": end}
     return TrainingPlan(config, resolution_minutes, pre, windows)
+
+
+def earliest_fit_end(windows: dict[str, pd.Timestamp]) -> pd.Timestamp:
+    """Where the earliest fit's training data ends: the validation window's start, or an earlier fold's ``cv<j>_train_end``."""
+    return min([windows["validation_start"], *(t for key, t in windows.items() if key.endswith("_train_end"))])
 
 
 def fold_windows(windows: dict[str, pd.Timestamp]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -150,9 +155,8 @@ def prepare_city(plan: TrainingPlan, city: City, load: pd.DataFrame, weather: pd
     w, res, features = plan.windows, plan.resolution_minutes, plan.config.features
     ts = pd.to_datetime(load["ts"], utc=True)
     folds = fold_windows(w)
-    # The scale comes from before the earliest fold's training end, so no fold's samples depend on later data.
-    scale_end = min([w["validation_start"], *(w[f"cv{j}_train_end"] for j in range(1, len(folds) + 1))])
-    scale = LoadPreprocessor.city_scale(city, load[(ts >= w["train_start"]) & (ts < scale_end)])
+    # The scale comes from before the earliest fit's end, so no fold's samples depend on later data.
+    scale = LoadPreprocessor.city_scale(city, load[(ts >= w["train_start"]) & (ts < earliest_fit_end(w))])
     pre = plan.preprocessor.with_scales({city.code: scale})
     horizon, lookback = pre.horizon, pre.lookback_steps()
     grid = pre.city_grid(city.code, load, weather, w["train_start"], w["end"])
