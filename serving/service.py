@@ -24,6 +24,7 @@ from data.errors import PlatformError
 from data.settings import PlatformSettings
 from serving.cache import ResponseCache, cache_key
 from serving.engines import ForecastEngine, ForecastJob
+from serving.local_times import local_isoformat
 from serving.metrics import ServiceMetrics
 from serving.model_directory import ModelDirectory
 from serving.recorder import ForecastRecorder
@@ -223,7 +224,7 @@ class ForecastService:
 
     def _response(self, city: City, version: ModelVersion, result: EnsembleForecast, quantiles: list[float]) -> dict[str, Any]:
         columns = [(QUANTILE_FIELDS[q], ALLOWED_QUANTILES.index(q)) for q in quantiles]
-        stamps = [ts.isoformat() for ts in pd.DatetimeIndex(result.timestamps).tz_convert(city.tz)]
+        stamps = local_isoformat(result.timestamps, city.tz)
         rows = result.quantiles.tolist()
         points = [{"ts": ts, **{name: row[i] for name, i in columns}} for ts, row in zip(stamps, rows)]
         now = pd.Timestamp.now(tz="UTC")
