@@ -1,10 +1,18 @@
 """Keep every forecast the service computes, without slowing the answer.
 
 ``ForecastService._finish`` hands each computed forecast to ``ForecastRecorder.record``,
-which only puts it on a bounded queue; one writer thread turns queued forecasts into
-``StoredForecast`` records and writes them to the forecast store in batches. A full queue
-(the store far behind or down) drops the forecast and counts it rather than delaying or
-failing a response: a forecast that was answered matters more than one that is kept.
+which only puts a lean copy (``PendingForecast``: arrays and a few names) on a bounded
+queue; one thread gathers queued forecasts into batches and hands each batch to a
+``ForecastWriter``, which turns them into ``StoredForecast`` records and writes them to the
+forecast store. A full queue (the store far behind or down) drops the forecast and counts it
+rather than delaying or failing a response: a forecast that was answered matters more than
+one that is kept.
+
+Where the writer runs is the caller's choice. In-process (the local app, the daily job) it
+runs in the gathering thread. In a Serve ingress it runs in a Ray actor of its own
+(``serving.deployments.forecast_writer``): building records and writing Parquet took about a
+third of the ingress's GIL time under load in issue 10's profile, time that every request
+on that replica's event loop waited for.
 """
 
 from __future__ import annotations
@@ -13,9 +21,10 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from data.catalogue import City
@@ -33,34 +42,67 @@ _FLUSH = object()
 
 
 @dataclass(frozen=True)
-class _Pending:
-    city: City
-    result: EnsembleForecast
-    issued_at: pd.Timestamp
+class PendingForecast:
+    """What the store keeps of one computed forecast, cheap to queue and to send to another process."""
+
+    city: str
+    tz: str
+    model_version: str
+    epoch_ns: np.ndarray  # block starts, UTC epoch nanoseconds
+    quantiles: np.ndarray  # (blocks, 3) MW
+    as_of_ns: int | None  # the issue time the answer reported
+    degraded: bool
+    issued_at_ns: int
+
+    @classmethod
+    def of(cls, city: City, result: EnsembleForecast, issued_at: pd.Timestamp) -> "PendingForecast":
+        stamps = pd.DatetimeIndex(result.timestamps)
+        stamps = stamps.tz_localize("UTC") if stamps.tz is None else stamps.tz_convert("UTC")
+        return cls(city.code, city.timezone, result.model_version, stamps.as_unit("ns").asi8,
+                   np.asarray(result.quantiles, dtype=float), None if result.as_of is None else result.as_of.value,
+                   result.degraded, issued_at.value)
 
 
-def stored_forecast(city: City, result: EnsembleForecast, issued_at: pd.Timestamp, source: Source) -> StoredForecast:
+def stored_forecast(pending: PendingForecast, source: Source) -> StoredForecast:
     """The store's record of one computed forecast; ``as_of`` is the issue time the answer reported
     (the requested one, else when it was computed), the target day the local date of the first block."""
-    stamps = pd.DatetimeIndex(result.timestamps).tz_convert("UTC")
-    as_of = result.as_of if result.as_of is not None and result.as_of < issued_at else issued_at
+    stamps = pd.DatetimeIndex(pending.epoch_ns.view("datetime64[ns]")).tz_localize("UTC")
+    issued_at = pd.Timestamp(pending.issued_at_ns, tz="UTC")
+    reported = None if pending.as_of_ns is None else pd.Timestamp(pending.as_of_ns, tz="UTC")
+    as_of = reported if reported is not None and reported < issued_at else issued_at
     # Built without validation: the stamps are UTC and the floats ours. Validating 96 points per
-    # forecast cost about 3x the model's own time, in the writer thread of the ingress replica.
+    # forecast cost about 3x the model's own time.
     points = [ForecastPoint.model_construct(ts=ts, p10=row[0], p50=row[1], p90=row[2])
-              for ts, row in zip(stamps.to_pydatetime(), result.quantiles.tolist())]
+              for ts, row in zip(stamps.to_pydatetime(), pending.quantiles.tolist())]
     return StoredForecast(
-        city=city.code, target_day=stamps[0].tz_convert(city.tz).date(), as_of=as_of.to_pydatetime(),
-        model_version=result.model_version, issued_at=issued_at.to_pydatetime(),
-        lead_hours=(stamps[0] - as_of) / pd.Timedelta(hours=1), degraded=result.degraded, source=source, points=points,
+        city=pending.city, target_day=stamps[0].tz_convert(pending.tz).date(), as_of=as_of.to_pydatetime(),
+        model_version=pending.model_version, issued_at=issued_at.to_pydatetime(),
+        lead_hours=(stamps[0] - as_of) / pd.Timedelta(hours=1), degraded=pending.degraded, source=source, points=points,
     )
 
 
-class ForecastRecorder:
-    def __init__(self, open_store: Callable[[], ForecastStore], metrics: ServiceMetrics, *,
-                 source: Source = "served", max_pending: int = 1000) -> None:
-        self._open_store, self._metrics, self.source = open_store, metrics, source
-        self._queue: queue.Queue[_Pending | object] = queue.Queue(max_pending)
+class ForecastWriter:
+    """Pending forecasts into the forecast store, as records of ``source``; the store is opened on first use."""
+
+    def __init__(self, open_store: Callable[[], ForecastStore], source: Source = "served") -> None:
+        self._open_store, self.source = open_store, source
         self._store: ForecastStore | None = None
+
+    def write(self, batch: Sequence[PendingForecast]) -> int:
+        """Write the batch; returns how many forecasts it held (all or nothing: a failure raises)."""
+        records = [stored_forecast(p, self.source) for p in batch]
+        if self._store is None:
+            self._store = self._open_store()
+        self._store.write(records)
+        return len(records)
+
+
+class ForecastRecorder:
+    def __init__(self, write: Callable[[Sequence[PendingForecast]], int], metrics: ServiceMetrics, *,
+                 max_pending: int = 1000) -> None:
+        """``write``: a ``ForecastWriter.write``, here or in another process."""
+        self._write_batch, self._metrics = write, metrics
+        self._queue: queue.Queue[PendingForecast | object] = queue.Queue(max_pending)
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -68,7 +110,7 @@ class ForecastRecorder:
         """Queue a computed forecast to be stored; never blocks."""
         self._ensure_thread()
         try:
-            self._queue.put_nowait(_Pending(city, result, pd.Timestamp.now(tz="UTC")))
+            self._queue.put_nowait(PendingForecast.of(city, result, pd.Timestamp.now(tz="UTC")))
         except queue.Full:
             self._metrics.forecasts_recorded.labels("dropped").inc()
 
@@ -102,13 +144,9 @@ class ForecastRecorder:
                 for _ in batch:
                     self._queue.task_done()
 
-    def _write(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[PendingForecast]) -> None:
         try:
-            records = [stored_forecast(p.city, p.result, p.issued_at, self.source) for p in batch]
-            if self._store is None:
-                self._store = self._open_store()
-            self._store.write(records)
-            self._metrics.forecasts_recorded.labels("stored").inc(len(records))
+            self._metrics.forecasts_recorded.labels("stored").inc(self._write_batch(batch))
         except Exception as error:  # the store being down must not stop later forecasts from being kept
             self._metrics.forecasts_recorded.labels("failed").inc(len(batch))
-            log.warning("could not store %d forecast(s): %s", len(batch), error)
+            log.warning("could not store %d forecast(s): %s", len(batch), (str(error).strip().splitlines() or [type(error).__name__])[-1])

@@ -5,7 +5,7 @@ use the same function, so they cannot be wired differently.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from data.catalogue import load_catalogue
 from data.log_masking import install_log_masking
@@ -24,16 +24,19 @@ from serving.engines.local import LocalEngine
 from serving.metrics import ServiceMetrics
 from serving.redis_breaker import CircuitBreaker
 from serving.model_directory import BundleCache, ModelDirectory
-from serving.recorder import ForecastRecorder
+from serving.recorder import ForecastRecorder, ForecastWriter, PendingForecast
 from serving.service import ForecastService
 
 
 def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirectory], ForecastEngine], *,
-                reload_poll_s: float, record_source: Source = "served", ray_metrics: bool = False) -> ServiceState:
-    """``ray_metrics``: export the metrics through Ray's metrics agent too (a Serve replica; serving/metrics.py)."""
+                reload_poll_s: float, record_source: Source = "served", ray_metrics: bool = False,
+                record_write: Callable[[Sequence[PendingForecast]], int] | None = None) -> ServiceState:
+    """``ray_metrics``: export the metrics through Ray's metrics agent too (a Serve replica; serving/metrics.py).
+    ``record_write``: where computed forecasts are written (default: a ``ForecastWriter`` in this process)."""
     install_log_masking(settings)
     metrics = ServiceMetrics(ray_export=ray_metrics)
-    recorder = ForecastRecorder(lambda: open_forecasts(settings), metrics, source=record_source)
+    write = record_write or ForecastWriter(lambda: open_forecasts(settings), record_source).write
+    recorder = ForecastRecorder(write, metrics)
     metrics.registry.register(AlertsCollector(lambda: open_metadata(settings).alerts(limit=100_000, open_only=True)))
     client = redis_client(settings.redis_dsn)
     breaker = CircuitBreaker(settings.serve)  # one per client: cache and limiter share what they learn

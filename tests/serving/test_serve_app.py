@@ -157,11 +157,12 @@ def test_killing_a_member_replica_degrades_then_recovers(served: World) -> None:
     loop.join()
     assert replaced, "Serve did not start a new XGBoost replica"
     assert [s for s, *_ in loop.seen if s != 200] == []  # a dead member degrades answers, never fails them
-    for status, _, degraded, members in loop.seen:
-        if degraded:
-            left_out = [m for m in members if not m["used"]]
-            assert [m["name"] for m in left_out] == ["xgboost"] and left_out[0]["reason"] and left_out[0]["weight"] == 0
-            assert abs(sum(m["weight"] for m in members) - 1) < 1e-6  # renormalised over the rest
+    degraded_answers = [members for _, _, degraded, members in loop.seen if degraded]
+    assert degraded_answers, "no answer went without the killed member: it was not on the request path"
+    for members in degraded_answers:
+        left_out = [m for m in members if not m["used"]]
+        assert [m["name"] for m in left_out] == ["xgboost"] and left_out[0]["reason"] and left_out[0]["weight"] == 0
+        assert abs(sum(m["weight"] for m in members) - 1) < 1e-6  # renormalised over the rest
     assert not loop.seen[-1][2]
 
 
@@ -198,3 +199,49 @@ def test_metrics_and_health(served: World) -> None:
     assert httpx.get(f"{served.url}/healthz").json() == {"status": "ok", "auth": "enabled", "warning": None}
     assert httpx.get(f"{served.url}/readyz").status_code == 200
     assert httpx.get(f"{served.url}/openapi.json").json()["paths"]["/v1/forecast"]["post"]
+
+
+def test_the_ingress_reaches_every_deployment_over_the_configured_transport(served: World) -> None:
+    """Throughput-optimised Serve sends requests between deployments over gRPC, but a handle keeps
+    the transport of the process that made it: a driver that imported ``ray.serve`` before the
+    fast paths were in its environment binds actor-call handles, which the ingress must remake."""
+    import asyncio
+
+    from ray import serve
+
+    from serving.app import APP_NAME
+    from serving.config import load_deployments_config
+    from serving.deployments.ingress import own_handle
+
+    expected = "grpc" if load_deployments_config().fast_paths.throughput_optimized else "actor"
+
+    async def check() -> dict[str, str]:
+        stale = serve.get_deployment_handle("Ensemble", APP_NAME).options(_by_reference=True)  # such a driver's handle
+        assert ("actor" if own_handle(stale).handle_options._by_reference else "grpc") == expected
+        return await serve.get_deployment_handle("Ingress", APP_NAME).transports.remote()
+
+    # With the fast paths on, a handle routes on the caller's event loop, and Serve keeps the handles
+    # it made until serve.shutdown, which schedules their routers' shutdown there: the loop stays open.
+    transports = asyncio.new_event_loop().run_until_complete(check())
+    assert set(transports) == {"Preprocessor", "Ensemble", "XGBoost", "LSTM", "Transformer"}
+    assert set(transports.values()) == {expected}, transports
+
+
+def test_a_forecast_the_graph_computes_is_stored_by_a_writer_outside_the_ingress(served: World) -> None:
+    from datetime import date
+
+    from ray.util.state import list_actors
+
+    from data.stores import open_forecasts
+
+    body = {"city": "MUM", "start": "2024-04-09T00:00:00", "horizon": "1d"}
+    assert _post(served, "forecaster", body, **{"Cache-Control": "no-cache"}).status_code == 200
+    store = open_forecasts(served.settings)
+    deadline = time.monotonic() + 30  # the recorder gathers for GATHER_S, then the actor writes
+    stored: list = []
+    while not stored and time.monotonic() < deadline:
+        stored = [s for s in store.list("MUM") if s.target_day == date(2024, 4, 9)]
+        time.sleep(0.2)
+    assert [(s.source, s.blocks, s.degraded) for s in stored] == [("served", 96, False)]
+    writers = list_actors(filters=[("class_name", "=", "_WriterActor"), ("state", "=", "ALIVE")])
+    assert len(writers) == 1  # one per ingress replica, in a process of its own
