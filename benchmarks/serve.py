@@ -50,6 +50,7 @@ VARIANTS: dict[str, dict[str, str]] = {
     "throughput-optimized+haproxy": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"},
 }
 SPANS = ("cache", "preprocessor", "members", "ensemble")
+SHAPE_SCENARIO = "graph shape, no work (Serve's transport)"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -238,6 +239,7 @@ def measure(requests: int, days: int) -> dict[str, Any]:
                 t0 = time.perf_counter()
                 httpx.post(f"{base}/v1/forecast/batch", json=batch, headers={"Cache-Control": "no-cache"}, timeout=120)
                 batch_warm.append(time.perf_counter() - t0)
+            rows += measure_shape(base, requests)
             directory = ModelDirectory(settings)
             engine = LocalEngine(settings, BundleCache(settings, directory), deployments)
             version = directory.resolve("DEL", None)
@@ -257,7 +259,7 @@ def measure(requests: int, days: int) -> dict[str, Any]:
         return next(r for r in rows if r["scenario"] == scenario and r["concurrency"] == concurrency)
 
     for row in rows:
-        floor = pick("ensemble in-process (floor)", row["concurrency"]) if row["concurrency"] in CONCURRENCY else None
+        floor = pick("ensemble in-process (floor)", row["concurrency"])
         row["p50_vs_floor"] = row["p50_ms"] / floor["p50_ms"] if floor else None
     result: dict[str, Any] = {
         "noop_p50_ms": pick("no-op route (GET /healthz)", 1)["p50_ms"],
@@ -270,6 +272,8 @@ def measure(requests: int, days: int) -> dict[str, Any]:
         "batch100_cold_s": batch_cold,
         "batch100_cold_ok": cold_ok,
         "app_hit_p50_ms": pick("cache hit in-process (FastAPI app, no Serve)", 1)["p50_ms"],
+        "shape_p50_ms": pick(SHAPE_SCENARIO, 1)["p50_ms"],
+        "shape_c32_rps": pick(SHAPE_SCENARIO, 32)["throughput_rps"],
     }
     result["hit_vs_noop"] = result["hit_p50_ms"] / result["noop_p50_ms"]
     result["uncached_vs_floor"] = result["uncached_p50_ms"] / result["floor_p50_ms"]
@@ -281,6 +285,32 @@ def measure(requests: int, days: int) -> dict[str, Any]:
     result["rows"] = rows
     result["breakdown"] = hops
     return result
+
+
+def measure_shape(base: str, requests: int) -> list[dict[str, Any]]:
+    """The graph's shape with no work (benchmarks/serve_shape.py), beside the real graph: Serve's share."""
+    from ray import serve
+
+    from benchmarks.serve_shape import SHAPE_APP, SHAPE_ROUTE, shape_app
+
+    print("graph shape with no work ...", flush=True)
+    serve.run(shape_app(), name=SHAPE_APP, route_prefix=SHAPE_ROUTE, blocking=False)
+    url = f"{base}{SHAPE_ROUTE}/"
+    deadline = time.monotonic() + 120
+    while True:  # routes reach the proxy a moment after the app is running
+        try:
+            if httpx.post(url, json={"city": "DEL"}, timeout=10).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the graph-shape app did not answer at {url}")
+        time.sleep(0.5)
+    drive(url, [{"city": "DEL"}], {}, 4, 40)
+    rows = [summarise(SHAPE_SCENARIO, concurrency, drive(url, [{"city": "DEL"}], {}, concurrency, requests))
+            for concurrency in (1, 32)]
+    serve.delete(SHAPE_APP)
+    return rows
 
 
 def ratio_verdict(result: dict[str, Any]) -> dict[str, bool]:
@@ -309,6 +339,13 @@ def report_body(result: dict[str, Any]) -> str:
         f"- uncached throughput / in-process throughput at concurrency 32 = {result['c32_vs_floor']:.2f} "
         f"(target >= {RATIO_TARGETS['c32_vs_floor']}): {'met' if met['c32_vs_floor'] else 'missed'}",
     ]
+    shape = [
+        f"- the graph's shape with no work in it (benchmarks/serve_shape.py: ingress, preprocessor, three members at "
+        f"once, ensemble; real payload sizes): p50 {result['shape_p50_ms']:.1f} ms at concurrency 1, "
+        f"{result['shape_c32_rps']:.0f}/s at concurrency 32. That is Serve's own cost for this graph on this machine: "
+        f"{result['shape_p50_ms'] / result['floor_p50_ms']:.1f}x the in-process ensemble's p50 before any work, and "
+        f"{result['uncached_p50_ms'] - result['shape_p50_ms']:.1f} ms of the uncached p50 is the service's own work.",
+    ]
     fast = ", ".join(f"{k}={v}" for k, v in result["fast_paths"].items())
     return "\n".join([
         "Tiny real bundle (XGBoost + LSTM + Transformer) over 10 cities; Serve graph as in configs/serve/deployments.yaml "
@@ -317,7 +354,8 @@ def report_body(result: dict[str, Any]) -> str:
         "no-cache`: the response cache is skipped, the members with weight for the city and the ensemble run (the "
         "Preprocessor's feature cache still serves repeated city/day pairs). The floor is the same ensemble in-process.",
         "", markdown_table(result["rows"]), "",
-        "Ratios against the floors of this run:", "", *ratios, "", "Absolute figures:", "", *absolute, "",
+        "Ratios against the floors of this run:", "", *ratios, "", "Serve's transport alone:", "", *shape, "",
+        "Absolute figures:", "", *absolute, "",
         "Where the time goes at concurrency 1 (medians, ms, from each response's `Server-Timing` header: proxy = the "
         "client's time minus the ingress's `app` span; ingress_own = `app` minus the stages it awaited):", "",
         markdown_table(result["breakdown"]), "",

@@ -64,7 +64,9 @@ class Autoscaling(_Strict):
 
 class Batching(_Strict):
     max_batch_size: int = Field(16, ge=1, description="Largest batch a member predicts at once.")
-    batch_wait_timeout_s: float = Field(0.002, ge=0, description="How long a batch waits to fill.")
+    batch_wait_timeout_s: float = Field(
+        0.0, ge=0, description="How long a batch waits to fill after its first request. 0: a batch takes the requests "
+        "already queued, which under load is many; any wait is paid by every request when load is low.")
 
 
 class DeploymentSpec(_Strict):

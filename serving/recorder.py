@@ -88,12 +88,15 @@ class ForecastWriter:
         self._open_store, self.source = open_store, source
         self._store: ForecastStore | None = None
 
+    def open(self) -> ForecastStore:
+        if self._store is None:
+            self._store = self._open_store()
+        return self._store
+
     def write(self, batch: Sequence[PendingForecast]) -> int:
         """Write the batch; returns how many forecasts it held (all or nothing: a failure raises)."""
         records = [stored_forecast(p, self.source) for p in batch]
-        if self._store is None:
-            self._store = self._open_store()
-        self._store.write(records)
+        self.open().write(records)
         return len(records)
 
 

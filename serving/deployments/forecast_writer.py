@@ -13,6 +13,7 @@ A batch that fails, the actor being down included, is counted as failed by the r
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,19 +24,35 @@ from data.stores.forecasts import Source
 from serving.deployments.replica import replica_settings
 from serving.recorder import ForecastWriter, PendingForecast
 
+logger = logging.getLogger("efp.serving")
+
 
 class _WriterActor:
     def __init__(self, settings: dict[str, Any], source: Source) -> None:
         platform = replica_settings(settings)
         self._writer = ForecastWriter(lambda: open_forecasts(platform), source)
 
+    def ready(self) -> bool:
+        """Imports done and the store open, so the writer's start-up is paid before the service is
+        ready. A store that is down is no reason to refuse traffic: its batches fail and are counted."""
+        try:
+            self._writer.open()
+        except Exception as error:  # the store down at start: the first write opens it again
+            logger.warning("the forecast store is not reachable yet: %s", error)
+            return False
+        return True
+
     def write(self, batch: list[PendingForecast]) -> int:
         return self._writer.write(batch)
 
 
 def remote_writer(settings: dict[str, Any], source: Source = "served") -> Callable[[Sequence[PendingForecast]], int]:
-    """A ``ForecastWriter.write`` that runs in a new actor; call it from the recorder's thread (it waits)."""
+    """A ``ForecastWriter.write`` that runs in a new actor; call it from the recorder's thread (it waits).
+
+    Returns once the actor has started and opened the store: the replica is not ready before,
+    so the first requests do not share the two cores with a worker process importing pandas."""
     actor = ray.remote(_WriterActor).options(num_cpus=0, max_restarts=-1).remote(settings, source)
+    ray.get(actor.ready.remote())
 
     def write(batch: Sequence[PendingForecast]) -> int:
         return ray.get(actor.write.remote(list(batch)))
