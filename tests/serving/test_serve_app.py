@@ -203,26 +203,21 @@ def test_metrics_and_health(served: World) -> None:
 
 def test_the_ingress_reaches_every_deployment_over_the_configured_transport(served: World) -> None:
     """Throughput-optimised Serve sends requests between deployments over gRPC, but a handle keeps
-    the transport of the process that made it: a driver that imported ``ray.serve`` before the
-    fast paths were in its environment binds actor-call handles, which the ingress must remake."""
+    the transport of the process that made it. The bound handles come from this test driver,
+    which (in the whole suite) imported ``ray.serve`` before the fast paths were in its
+    environment, as any driver that imports it early: the Ingress must remake them in its replica."""
     import asyncio
 
     from ray import serve
 
     from serving.app import APP_NAME
     from serving.config import load_deployments_config
-    from serving.deployments.ingress import own_handle
 
     expected = "grpc" if load_deployments_config().fast_paths.throughput_optimized else "actor"
-
-    async def check() -> dict[str, str]:
-        stale = serve.get_deployment_handle("Ensemble", APP_NAME).options(_by_reference=True)  # such a driver's handle
-        assert ("actor" if own_handle(stale).handle_options._by_reference else "grpc") == expected
-        return await serve.get_deployment_handle("Ingress", APP_NAME).transports.remote()
-
-    # With the fast paths on, a handle routes on the caller's event loop, and Serve keeps the handles
-    # it made until serve.shutdown, which schedules their routers' shutdown there: the loop stays open.
-    transports = asyncio.new_event_loop().run_until_complete(check())
+    handle = serve.get_deployment_handle("Ingress", APP_NAME)
+    # With the fast paths in this driver's Serve, a handle routes on the caller's event loop, and Serve keeps
+    # the handles it made until serve.shutdown, which schedules their routers' shutdown there: the loop stays open.
+    transports = asyncio.new_event_loop().run_until_complete(handle.transports.remote())
     assert set(transports) == {"Preprocessor", "Ensemble", "XGBoost", "LSTM", "Transformer"}
     assert set(transports.values()) == {expected}, transports
 
