@@ -17,6 +17,8 @@ from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from serving.deployments.ingress import own_handle
+
 SHAPE_APP = "efp-shape"
 SHAPE_ROUTE = "/shape"
 PACKET_FLOATS = 18_000 // 8  # the tiny bundle's pickled FeaturePacket is about 18 KB
@@ -48,10 +50,9 @@ api = FastAPI()
 @serve.ingress(api)
 class ShapeIngress:
     def __init__(self, preprocessor: DeploymentHandle, members: dict[str, DeploymentHandle], ensemble: DeploymentHandle) -> None:
-        # Made here, like the real ingress's (serving.deployments.ingress.own_handle): this replica's transport.
-        remake = lambda h: serve.get_deployment_handle(h.deployment_name, h.app_name)  # noqa: E731
-        self._pre, self._ensemble = remake(preprocessor), remake(ensemble)
-        self._members = {name: remake(h) for name, h in members.items()}
+        # Remade here, as the real ingress does: this replica's transport, not the driver's.
+        self._pre, self._ensemble = own_handle(preprocessor), own_handle(ensemble)
+        self._members = {name: own_handle(h) for name, h in members.items()}
 
     @api.post("/")
     async def forecast(self, request: Request) -> dict[str, Any]:
