@@ -83,4 +83,8 @@ def test_transformer_resumes_from_its_last_checkpoint_in_s3_after_a_worker_failu
     assert list(tmp_path.rglob("injected_failure"))  # the failure really happened
     assert np.isfinite(outcome.validation_pinball)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="efp-train-resume", Prefix="runs/transformer-")["Contents"]]
-    assert sum(k.endswith("/state.pt") for k in keys) == 2, keys  # num_to_keep=2 of the 3 epochs' checkpoints
+    # num_to_keep=2: of the checkpoints the controller registered, the last two stay. When it resumed from
+    # epoch 0's, the first attempt had already uploaded epoch 1's before dying; Ray never registered that
+    # one, so it never prunes it either, and it stays beside the two kept.
+    unregistered = 1 if outcome.history[-1]["resumed_from"] == 1 else 0
+    assert sum(k.endswith("/state.pt") for k in keys) == 2 + unregistered, keys
