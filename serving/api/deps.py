@@ -26,7 +26,9 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key
 _bearer = HTTPBearer(auto_error=False, description="JWT with a `role` claim (viewer, forecaster, admin).")
 
 
-def _state(request: Request) -> ServiceState:
+async def _state(request: Request) -> ServiceState:
+    """Async although it awaits nothing: FastAPI runs a plain ``def`` dependency in its thread pool,
+    a thread hop per request that was 5 % of the ingress's CPU on the uncached path."""
     return request.app.state.efp
 
 

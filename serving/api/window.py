@@ -35,7 +35,7 @@ def _refuse(field: str, message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("query", field), "msg": message, "type": "value_error"}])
 
 
-def time_window(
+async def time_window(  # async: a plain def dependency runs in FastAPI's thread pool (serving.api.deps._state)
     start: AwareDatetime | None = Query(None, description=f"Window start, with offset (default: {DEFAULT_DAYS} days before end)."),
     end: AwareDatetime | None = Query(None, description="Window end (exclusive), with offset (default: now)."),
 ) -> TimeWindow:
