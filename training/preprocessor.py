@@ -59,8 +59,11 @@ class FeatureSet:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        index = pd.DatetimeIndex(self.timestamps)
-        index = index if str(index.tz) == "UTC" else index.tz_convert("UTC")
+        # Not rebuilt when it is an index already: pickled once per member per request, the copy was
+        # most of this method's time in the ingress's profile. An aware index's asi8 is UTC epoch.
+        index = self.timestamps if isinstance(self.timestamps, pd.DatetimeIndex) else pd.DatetimeIndex(self.timestamps)
+        if index.tz is None:
+            raise TypeError("FeatureSet.timestamps must carry a timezone (the horizon's UTC interval starts)")
         state["timestamps"] = (index.asi8, index.unit)
         for name in self._TIMES:
             stamp = state[name]
@@ -70,7 +73,7 @@ class FeatureSet:
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
         values, unit = state["timestamps"]
-        state["timestamps"] = pd.DatetimeIndex(values.view(f"datetime64[{unit}]")).tz_localize("UTC")
+        state["timestamps"] = pd.DatetimeIndex(values.view(f"datetime64[{unit}]"), tz="UTC")
         for name in self._TIMES:
             if state[name] is not None:
                 state[name] = pd.Timestamp(state[name], tz="UTC")

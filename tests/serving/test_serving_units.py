@@ -220,6 +220,7 @@ def test_stale_history_is_served_while_one_background_read_refreshes_it(tiny_tra
 
 def test_a_feature_set_survives_the_hop_between_deployments(tiny_trained) -> None:
     """Feature sets pickle their times as int64 (serving hops): every field comes back equal."""
+    import dataclasses
     import pickle
 
     import numpy as np
@@ -236,6 +237,9 @@ def test_a_feature_set_survives_the_hop_between_deployments(tiny_trained) -> Non
     again = pickle.loads(pickle.dumps(features))
     assert again.timestamps.equals(features.timestamps) and str(again.timestamps.tz) == "UTC"
     assert again.timestamps.dtype == features.timestamps.dtype
+    local = dataclasses.replace(features, timestamps=features.timestamps.tz_convert("Asia/Kolkata"))
+    local_again = pickle.loads(pickle.dumps(local)).timestamps
+    assert str(local_again.tz) == "UTC" and (local_again.asi8 == features.timestamps.asi8).all()  # the same instants
     assert (again.start, again.as_of, again.data_until) == (features.start, features.as_of, features.data_until)
     assert again.as_of is not None and again.lead_steps == features.lead_steps > 0
     for name in features.samples.__dataclass_fields__:
