@@ -199,6 +199,7 @@ def measure(requests: int, days: int) -> dict[str, Any]:
 
     deployments = load_deployments_config()
     environment = apply(deployments.fast_paths)  # before Ray starts its workers
+    print(f"fast paths: {deployments.fast_paths.describe()}", flush=True)
     logging.getLogger("efp.access").disabled = True  # the in-process floor's access lines
     rows: list[dict[str, Any]] = []
     hops: list[dict[str, Any]] = []

@@ -37,11 +37,13 @@ def test_apply_sets_every_switch_and_an_explicit_value_wins(clean_switches: pyte
 def test_haproxy_auto_follows_the_installed_binary(clean_switches: pytest.MonkeyPatch, tmp_path: Path) -> None:
     clean_switches.setenv("PATH", str(tmp_path))
     assert FastPaths(haproxy="auto").environment()["RAY_SERVE_ENABLE_HA_PROXY"] == "0"
+    assert "haproxy not installed" in FastPaths(haproxy="auto").describe()  # the operator learns why
     binary = tmp_path / "haproxy"
     binary.write_text("#!/bin/sh\n")
     binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
     assert FastPaths(haproxy="auto").environment()["RAY_SERVE_ENABLE_HA_PROXY"] == "1"
     assert "HAProxy ingress" in FastPaths(haproxy="auto").describe()
+    assert "not installed" not in FastPaths(haproxy="auto").describe()
 
 
 def test_a_misspelt_fast_path_names_the_key(tmp_path: Path) -> None:
