@@ -68,6 +68,10 @@ class ServeSettings(Section):
     host: str = Field("127.0.0.1", description="Address the HTTP proxy binds.")
     port: int = Field(8000, gt=0, lt=65536, description="HTTP port of the forecast service.")
     cache_ttl_s: int = Field(900, ge=0, description="Lifetime of a cached forecast.")
+    near_cache_s: float = Field(
+        2.0, ge=0, description="How long an ingress replica keeps a forecast it read from or wrote to Redis in its own "
+        "memory, so repeated hits skip the round trip (0: every hit asks Redis). A replica may answer an entry this "
+        "long after Redis dropped it; its own hot reload clears it at once.")
     rate_limit_per_minute: int = Field(
         600, gt=0, description="Rate-limit tokens per minute per credential: a request costs 1, a computed forecast 1 per forecast-day.")
     rate_limit_per_address_per_minute: int = Field(

@@ -3,6 +3,12 @@
 The key holds the model version, so a promotion can never serve an old model's answer;
 the hot-reload watcher also purges every cached forecast explicitly. Redis failures are
 counted and answered uncached: the cache may make the service faster, never less available.
+
+With Redis, each replica also keeps what it read or wrote for ``near_cache_s`` (a near
+cache): a dashboard polling one forecast is answered without a Redis round trip, which was
+a fifth of a cache hit's time inside the ingress (issue 10). Nothing but expiry and the hot
+reload's purge removes an entry, so a near copy can outlive its Redis entry by at most
+``near_cache_s``, and never across a model promotion on its own replica.
 Every Redis call goes through the replica's circuit breaker (``serving.redis_breaker``), so
 while Redis is down a lookup fails at once instead of waiting out a socket timeout.
 """
@@ -14,6 +20,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -38,25 +45,26 @@ def cache_key(prefix: str, *, city: str, start: str, horizon: int, quantiles: li
 class LocalTTLCache:
     """Bounded LRU with per-entry expiry, for a service without Redis."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._max = max_entries
         self._lock = threading.Lock()
+        self._clock = clock
 
     def get(self, key: str) -> bytes | None:
         with self._lock:
             entry = self._data.get(key)
             if entry is None:
                 return None
-            if entry[0] < time.monotonic():
+            if entry[0] < self._clock():
                 del self._data[key]
                 return None
             self._data.move_to_end(key)
             return entry[1]
 
-    def set(self, key: str, value: bytes, ttl_s: int) -> None:
+    def set(self, key: str, value: bytes, ttl_s: float) -> None:
         with self._lock:
-            self._data[key] = (time.monotonic() + ttl_s, value)
+            self._data[key] = (self._clock() + ttl_s, value)
             self._data.move_to_end(key)
             while len(self._data) > self._max:
                 self._data.popitem(last=False)
@@ -71,13 +79,17 @@ class LocalTTLCache:
 
 class ResponseCache:
     def __init__(self, client: aioredis.Redis | None, prefix: str, ttl_s: int, metrics: ServiceMetrics, *,
-                 breaker: CircuitBreaker | None = None) -> None:
+                 breaker: CircuitBreaker | None = None, near_s: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """``near_s``: how long this replica keeps Redis entries it saw (0: none; no Redis: every entry, ``ttl_s``)."""
         self._client = client
         self.breaker = breaker or CircuitBreaker()
         self.prefix = prefix
         self._ttl = ttl_s
         self._metrics = metrics
-        self._local = LocalTTLCache() if client is None else None
+        self._local = LocalTTLCache(clock=clock) if client is None else None
+        self._near_s = min(near_s, ttl_s)
+        self._near = LocalTTLCache(clock=clock) if client is not None and self._near_s > 0 else None
 
     @property
     def enabled(self) -> bool:
@@ -95,6 +107,8 @@ class ResponseCache:
         raw: bytes | None = None
         if self._local is not None:
             raw = self._local.get(key)
+        elif self._near is not None and (raw := self._near.get(key)) is not None:
+            pass
         else:
             try:
                 raw = await self.breaker.call(lambda: self._client.get(key))  # type: ignore[union-attr]
@@ -102,6 +116,8 @@ class ResponseCache:
                 self._metrics.backend_errors.labels("cache").inc()
                 self._metrics.cache.labels("error").inc()
                 return None
+            if raw is not None and self._near is not None:
+                self._near.set(key, raw, self._near_s)
         self._metrics.cache.labels("hit" if raw is not None else "miss").inc()
         return raw
 
@@ -119,6 +135,9 @@ class ResponseCache:
             await self.breaker.call(lambda: self._client.set(key, raw, ex=self._ttl))  # type: ignore[union-attr]
         except (RedisError, OSError):
             self._metrics.backend_errors.labels("cache").inc()
+            return  # kept nowhere, as without a cache: a near copy would hide the outage from the breaker
+        if self._near is not None:
+            self._near.set(key, raw, self._near_s)
 
     async def set(self, key: str, value: dict[str, Any]) -> None:
         await self.set_raw(key, json.dumps(value, default=str).encode())
@@ -128,6 +147,8 @@ class ResponseCache:
         pattern = f"{self.prefix}forecast:"
         if self._local is not None:
             return self._local.purge(pattern)
+        if self._near is not None:
+            self._near.purge(pattern)
         client = self._client
         assert client is not None
 

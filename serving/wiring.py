@@ -43,7 +43,8 @@ def build_state(settings: PlatformSettings, engine_factory: Callable[[ModelDirec
     directory = ModelDirectory(settings)
     service = ForecastService(
         settings, engine_factory(directory), directory, load_catalogue(settings),
-        ResponseCache(client, settings.redis_prefix, settings.serve.cache_ttl_s, metrics, breaker=breaker), metrics,
+        ResponseCache(client, settings.redis_prefix, settings.serve.cache_ttl_s, metrics, breaker=breaker,
+                      near_s=settings.serve.near_cache_s), metrics,
         reload_poll_s=reload_poll_s, recorder=recorder,
     )
     keys = open_key_store(settings) if settings.auth_enabled else None

@@ -125,7 +125,9 @@ def test_redis_stopped_and_restarted_no_failed_forecast(tiny_trained, tmp_path: 
     redis = PrivateRedis(tmp_path).start()
     try:
         world = build_world(tiny_trained, tmp_path / "world", None, redis_url=redis.url, redis_prefix="efp-breaker:")
-        state = local_state(world.settings)
+        # No near cache: every lookup goes to Redis, so each request below shows what Redis being down does.
+        state = local_state(world.settings.model_copy(
+            update={"serve": world.settings.serve.model_copy(update={"near_cache_s": 0.0})}))
         clock = ManualClock()  # the cool-down is the test's to end, so nothing here depends on timing
         breaker = CircuitBreaker(world.settings.serve, clock=clock)
         state.service.cache.breaker = state.limiter.breaker = breaker

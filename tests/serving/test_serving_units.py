@@ -82,6 +82,34 @@ async def _cache_purge(redis_url: str, redis_prefix: str) -> None:
     assert await cache.purge() == 2 and await cache.get(keys[0]) is None
 
 
+def test_a_replica_answers_repeated_hits_from_its_near_cache_until_it_expires(redis_url: str, redis_prefix: str) -> None:
+    asyncio.run(_near_cache(redis_url, redis_prefix))
+
+
+async def _near_cache(redis_url: str, redis_prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    from serving.cache import ResponseCache, cache_key
+    from serving.metrics import ServiceMetrics
+
+    now = [100.0]
+    redis = aioredis.Redis.from_url(redis_url)
+    prefix = f"{redis_prefix}{uuid.uuid4().hex[:6]}:"
+    cache = ResponseCache(redis, prefix, 60, ServiceMetrics(), near_s=2.0, clock=lambda: now[0])
+    key = cache_key(prefix, city="DEL", start="s", horizon=96, quantiles=[0.5], model_version="a", weather=None)
+    await cache.set_raw(key, b"computed")
+    assert await redis.get(key) == b"computed"  # written through to Redis for the other replicas
+    await redis.delete(key)  # dropped in Redis (another replica's purge, or expiry)
+    assert await cache.get_raw(key) == b"computed"  # this replica answers from memory, without asking Redis
+    now[0] += 2.5
+    assert await cache.get_raw(key) is None  # the near copy expired: Redis was asked, and has none
+    await redis.set(key, b"from redis", ex=60)
+    assert await cache.get_raw(key) == b"from redis"
+    await redis.set(key, b"changed", ex=60)
+    assert await cache.get_raw(key) == b"from redis"  # kept near for near_s after the read
+    assert await cache.purge() == 1 and await cache.get_raw(key) is None  # the hot reload's purge clears it too
+
+
 def test_postgres_key_store_keeps_only_a_hash(pg_clean_url: str) -> None:
     import psycopg
 
