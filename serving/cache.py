@@ -4,13 +4,14 @@ The key holds the model version, so a promotion can never serve an old model's a
 the hot-reload watcher also purges every cached forecast explicitly. Redis failures are
 counted and answered uncached: the cache may make the service faster, never less available.
 
+Every Redis call goes through the replica's circuit breaker (``serving.redis_breaker``), so
+while Redis is down a lookup fails at once instead of waiting out a socket timeout.
+
 With Redis, each replica also keeps what it read or wrote for ``near_cache_s`` (a near
 cache): a dashboard polling one forecast is answered without a Redis round trip, which was
 a fifth of a cache hit's time inside the ingress (issue 10). Nothing but expiry and the hot
 reload's purge removes an entry, so a near copy can outlive its Redis entry by at most
 ``near_cache_s``, and never across a model promotion on its own replica.
-Every Redis call goes through the replica's circuit breaker (``serving.redis_breaker``), so
-while Redis is down a lookup fails at once instead of waiting out a socket timeout.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def cache_key(prefix: str, *, city: str, start: str, horizon: int, quantiles: li
 
 
 class LocalTTLCache:
-    """Bounded LRU with per-entry expiry, for a service without Redis."""
+    """Bounded LRU with per-entry expiry: the cache of a service without Redis, and a replica's near cache."""
 
     def __init__(self, max_entries: int = 4096, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._data: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
@@ -107,17 +108,17 @@ class ResponseCache:
         raw: bytes | None = None
         if self._local is not None:
             raw = self._local.get(key)
-        elif self._near is not None and (raw := self._near.get(key)) is not None:
-            pass
         else:
-            try:
-                raw = await self.breaker.call(lambda: self._client.get(key))  # type: ignore[union-attr]
-            except (RedisError, OSError):
-                self._metrics.backend_errors.labels("cache").inc()
-                self._metrics.cache.labels("error").inc()
-                return None
-            if raw is not None and self._near is not None:
-                self._near.set(key, raw, self._near_s)
+            raw = self._near.get(key) if self._near is not None else None
+            if raw is None:
+                try:
+                    raw = await self.breaker.call(lambda: self._client.get(key))  # type: ignore[union-attr]
+                except (RedisError, OSError):
+                    self._metrics.backend_errors.labels("cache").inc()
+                    self._metrics.cache.labels("error").inc()
+                    return None
+                if raw is not None and self._near is not None:
+                    self._near.set(key, raw, self._near_s)
         self._metrics.cache.labels("hit" if raw is not None else "miss").inc()
         return raw
 
