@@ -59,25 +59,38 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _load(url: str, bodies: list[dict], headers: dict[str, str], concurrency: int, count: int, max_s: float) -> dict:
+    """``concurrency`` keep-alive connections sending ``count`` requests (bodies encoded once, before the clock starts).
+
+    aiohttp, not httpx: the load shares the machine with the service, and on this 2-core machine
+    httpx's client spent 5.0-6.2 ms of CPU per request (a third of a core at concurrency 32),
+    aiohttp's 0.9-1.4 ms (docs/serving.md, "Fourth profile")."""
+    import aiohttp
+    import orjson
+
     from serving.timing import parse
 
     latencies: list[float] = []
     timings: list[dict[str, float]] = []
     errors = 0
     next_index = 0
-    began = time.perf_counter()
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as client:
+    payloads = [orjson.dumps(body) if body else None for body in bodies]
+    post_headers = {**headers, "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as client:
         async def worker() -> None:
             nonlocal next_index, errors
             while next_index < count and time.perf_counter() - began < max_s:
-                body = bodies[next_index % len(bodies)]
+                payload = payloads[next_index % len(payloads)]
                 next_index += 1
                 t0 = time.perf_counter()
-                response = await (client.post(url, json=body, headers=headers) if body else client.get(url, headers=headers))
+                request = client.post(url, data=payload, headers=post_headers) if payload else client.get(url, headers=headers)
+                async with request as response:
+                    await response.read()
                 latencies.append(time.perf_counter() - t0)
                 timings.append(parse(response.headers.get("server-timing", "")))
-                errors += response.status_code != 200
+                errors += response.status != 200
 
+        began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - began
     return {"latencies": latencies, "timings": timings, "errors": errors, "elapsed": elapsed}
@@ -351,7 +364,7 @@ def report_body(result: dict[str, Any]) -> str:
     return "\n".join([
         "Tiny real bundle (XGBoost + LSTM + Transformer) over 10 cities; Serve graph as in configs/serve/deployments.yaml "
         f"(1 replica each at start), fast paths: {fast}; cache: {result['cache']}; auth off (measures the service, not key "
-        "lookups). Load from a separate process over loopback (httpx, keep-alive). 'Uncached' sends `Cache-Control: "
+        "lookups). Load from a separate process over loopback (aiohttp, keep-alive). 'Uncached' sends `Cache-Control: "
         "no-cache`: the response cache is skipped, the members with weight for the city and the ensemble run (the "
         "Preprocessor's feature cache still serves repeated city/day pairs). The floor is the same ensemble in-process.",
         "", markdown_table(result["rows"]), "",

@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from data.catalogue import City
-from data.stores.forecasts import ForecastPoint, ForecastStore, Source, StoredForecast
+from data.stores.forecasts import ForecastStore, Source
 from serving.metrics import ServiceMetrics
 from training.forecast import EnsembleForecast
 
@@ -63,22 +64,32 @@ class PendingForecast:
                    result.degraded, issued_at.value)
 
 
-def stored_forecast(pending: PendingForecast, source: Source) -> StoredForecast:
-    """The store's record of one computed forecast; ``as_of`` is the issue time the answer reported
-    (the requested one, else when it was computed), the target day the local date of the first block."""
-    stamps = pd.DatetimeIndex(pending.epoch_ns.view("datetime64[ns]")).tz_localize("UTC")
-    issued_at = pd.Timestamp(pending.issued_at_ns, tz="UTC")
-    reported = None if pending.as_of_ns is None else pd.Timestamp(pending.as_of_ns, tz="UTC")
-    as_of = reported if reported is not None and reported < issued_at else issued_at
-    # Built without validation: the stamps are UTC and the floats ours. Validating 96 points per
-    # forecast cost about 3x the model's own time.
-    points = [ForecastPoint.model_construct(ts=ts, p10=row[0], p50=row[1], p90=row[2])
-              for ts, row in zip(stamps.to_pydatetime(), pending.quantiles.tolist())]
-    return StoredForecast(
-        city=pending.city, target_day=stamps[0].tz_convert(pending.tz).date(), as_of=as_of.to_pydatetime(),
-        model_version=pending.model_version, issued_at=issued_at.to_pydatetime(),
-        lead_hours=(stamps[0] - as_of) / pd.Timedelta(hours=1), degraded=pending.degraded, source=source, points=points,
-    )
+def pending_blocks(batch: Sequence[PendingForecast], source: Source) -> pd.DataFrame:
+    """The store's block rows (``BLOCK_COLUMNS``) of computed forecasts, built column by column from
+    their arrays. ``as_of`` is the issue time the answer reported (the requested one, else when it was
+    computed), the target day the local date of the first block, the lead from ``as_of`` to it.
+
+    No record per forecast and point per block on the way: building those and turning them back into
+    a frame was 45 % of the writer actor's CPU under load (docs/serving.md, "Fourth profile")."""
+    counts = [len(p.epoch_ns) for p in batch]
+    as_of_ns = [p.issued_at_ns if p.as_of_ns is None or p.as_of_ns >= p.issued_at_ns else p.as_of_ns for p in batch]
+    first_blocks = [pd.Timestamp(int(p.epoch_ns[0]), tz="UTC") for p in batch]
+    per_forecast = {
+        "city": [p.city for p in batch],
+        "target_day": [first.tz_convert(p.tz).date() for p, first in zip(batch, first_blocks)],
+        "as_of": pd.DatetimeIndex(np.asarray(as_of_ns, dtype="int64").view("datetime64[ns]")).tz_localize("UTC"),
+        "model_version": [p.model_version for p in batch],
+        "issued_at": pd.DatetimeIndex(np.asarray([p.issued_at_ns for p in batch], dtype="int64").view("datetime64[ns]")).tz_localize("UTC"),
+        "lead_hours": [(first.value - as_of) / 3.6e12 for first, as_of in zip(first_blocks, as_of_ns)],
+        "degraded": [p.degraded for p in batch],
+        "source": [source] * len(batch),
+    }
+    columns: dict[str, Any] = {name: values.repeat(counts) if isinstance(values, pd.DatetimeIndex) else np.repeat(values, counts)
+                               for name, values in per_forecast.items()}
+    columns["ts"] = pd.DatetimeIndex(np.concatenate([p.epoch_ns for p in batch]).view("datetime64[ns]")).tz_localize("UTC")
+    quantiles = np.concatenate([p.quantiles for p in batch])
+    columns.update(p10=quantiles[:, 0], p50=quantiles[:, 1], p90=quantiles[:, 2])
+    return pd.DataFrame(columns)
 
 
 class ForecastWriter:
@@ -95,9 +106,9 @@ class ForecastWriter:
 
     def write(self, batch: Sequence[PendingForecast]) -> int:
         """Write the batch; returns how many forecasts it held (all or nothing: a failure raises)."""
-        records = [stored_forecast(p, self.source) for p in batch]
-        self.open().write(records)
-        return len(records)
+        if batch:
+            self.open().write_blocks(pending_blocks(batch, self.source))
+        return len(batch)
 
 
 class ForecastRecorder:

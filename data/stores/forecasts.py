@@ -117,6 +117,11 @@ class ForecastStore(Protocol):
         """Upsert forecasts; returns how many were new (an identical rerun returns 0)."""
         ...
 
+    def write_blocks(self, blocks: pd.DataFrame) -> int:
+        """``write`` for forecasts given as block rows (``BLOCK_COLUMNS``), refused whole by ``valid_blocks``:
+        the service's recorder builds these from arrays, without a record per forecast and a point per block."""
+        ...
+
     def read(self, city: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
         """Blocks (``BLOCK_COLUMNS``) of the city's forecasts whose block ``ts`` is in ``[start, end)``."""
         ...
@@ -144,6 +149,22 @@ def conform_blocks(frame: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["ts", "as_of"], kind="stable").reset_index(drop=True)
 
 
+def valid_blocks(blocks: pd.DataFrame) -> pd.DataFrame:
+    """Block rows with the store's dtypes, checked as ``StoredForecast`` checks a record: every key and
+    time present, P10 <= P50 <= P90 in every block. A ``ValueError`` names the first block that fails."""
+    missing = [name for name in BLOCK_COLUMNS if name not in blocks.columns]
+    if missing:
+        raise ValueError(f"forecast blocks: missing column(s) {', '.join(missing)}")
+    out = conform_blocks(blocks)
+    unset = out[[*KEY_COLUMNS, "issued_at", "ts"]].isna().any(axis=1)
+    disordered = ~((out["p10"] <= out["p50"]) & (out["p50"] <= out["p90"]))
+    for problem, rows in (("a key or time is missing", unset), ("P10 <= P50 <= P90 fails", disordered)):
+        if rows.any():
+            first = out[rows].iloc[0]
+            raise ValueError(f"forecast blocks: {problem} at {first['city']} {first['ts']} (model {first['model_version']})")
+    return out
+
+
 def blocks_of(forecasts: Sequence[StoredForecast]) -> pd.DataFrame:
     """Many forecasts' blocks as one frame, built column by column (a frame per forecast cost
     more than the model's own time when the recorder stores every served forecast)."""
@@ -156,8 +177,9 @@ def blocks_of(forecasts: Sequence[StoredForecast]) -> pd.DataFrame:
 
 
 def _frame_keys(blocks: pd.DataFrame) -> set[tuple]:
-    """The forecasts' keys (``StoredForecast.key``) of a block frame."""
-    return set(zip(blocks["city"], blocks["target_day"], map(pd.Timestamp, blocks["as_of"]), blocks["model_version"]))
+    """The forecasts' keys (``StoredForecast.key``) of a block frame (made once per forecast, not per block)."""
+    keys = blocks[list(KEY_COLUMNS)].drop_duplicates()
+    return set(zip(keys["city"], keys["target_day"], map(pd.Timestamp, keys["as_of"]), keys["model_version"]))
 
 
 def empty_blocks() -> pd.DataFrame:
@@ -245,12 +267,15 @@ class FileForecastStore:
         os.replace(temp, path)
 
     def write(self, forecasts: Sequence[StoredForecast]) -> int:
-        if not forecasts:
+        return self.write_blocks(blocks_of(forecasts)) if forecasts else 0
+
+    def write_blocks(self, blocks: pd.DataFrame) -> int:
+        if blocks.empty:
             return 0
-        new = blocks_of(forecasts)
+        new = valid_blocks(blocks)
         with self._locked():
-            stored_keys = self._stored_keys({f.city for f in forecasts})
-            fresh = len({f.key() for f in forecasts} - stored_keys)
+            stored_keys = self._stored_keys(set(new["city"]))
+            fresh = len(_frame_keys(new) - stored_keys)
             for (city, year), part in new.groupby([new["city"], new["ts"].dt.year]):
                 folder = self._folder(str(city), int(year))
                 path = folder / f"part-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from data.stores import open_forecasts, open_metadata
-from data.stores.forecasts import FileForecastStore, ForecastPoint, StoredForecast
+from data.stores.forecasts import FileForecastStore, ForecastPoint, StoredForecast, blocks_of
 from data.stores.postgres.forecasts import PostgresForecastStore
 
 
@@ -58,6 +58,29 @@ def test_a_forecast_with_crossed_quantiles_or_a_naive_issue_time_is_refused() ->
         StoredForecast(**{**good.model_dump(), "points": [{"ts": good.points[0].ts, "p10": 5, "p50": 4, "p90": 6}]})
     with pytest.raises(ValidationError, match="timezone"):
         StoredForecast(**{**good.model_dump(), "as_of": datetime(2024, 4, 9, 10)})
+
+
+def test_block_rows_with_crossed_quantiles_are_refused_whole_and_leave_the_store_as_it_was(which) -> None:
+    store = open_forecasts(which)
+    assert store.write([_forecast()]) == 1
+    before = store.read("DEL")
+    rows = blocks_of([_forecast(version="v2"), _forecast("MUM")])
+    crossed = (rows["city"] == "MUM") & (rows["ts"] == pd.Timestamp("2024-04-09T19:30:00Z"))  # MUM's fifth block
+    rows.loc[crossed, ["p10", "p50"]] = [1500.0, 1400.0]
+    with pytest.raises(ValueError, match=r"P10 <= P50 <= P90 fails at MUM 2024-04-09 19:30:00\+00:00 \(model v1\)"):
+        store.write_blocks(rows)
+    pd.testing.assert_frame_equal(store.read("DEL"), before)
+    assert store.read("MUM").empty and store.cities() == ["DEL"]
+    with pytest.raises(ValueError, match="missing column"):
+        store.write_blocks(rows.drop(columns=["as_of"]))
+
+
+def test_block_rows_and_records_of_the_same_forecasts_store_the_same(settings, tmp_path) -> None:
+    records = [_forecast(), _forecast("MUM", version="v2"), _forecast(day="2024-04-11")]
+    by_records, by_rows = FileForecastStore(tmp_path / "records"), FileForecastStore(tmp_path / "rows")
+    assert by_records.write(records) == by_rows.write_blocks(blocks_of(records)) == 3
+    for city in ("DEL", "MUM"):
+        pd.testing.assert_frame_equal(by_rows.read(city), by_records.read(city))
 
 
 def test_an_alert_is_resolved_once_and_open_alerts_leave_it_out(which) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from data.stores.forecasts import BLOCK_COLUMNS, ForecastSummary, StoredForecast, conform_blocks, empty_blocks
+from data.stores.forecasts import (BLOCK_COLUMNS, KEY_COLUMNS, ForecastSummary, StoredForecast, blocks_of, conform_blocks,
+                                   empty_blocks, valid_blocks)
 from data.stores.postgres.pool import get_pool
 
 _HEADER = (
@@ -32,14 +33,22 @@ class PostgresForecastStore:
         self.url = url
 
     def write(self, forecasts: Sequence[StoredForecast]) -> int:
+        return self.write_blocks(blocks_of(forecasts)) if forecasts else 0
+
+    def write_blocks(self, blocks: pd.DataFrame) -> int:
+        if blocks.empty:
+            return 0
+        new = valid_blocks(blocks)
         fresh = 0
         with get_pool(self.url).connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for f in forecasts:
-                cur.execute(_HEADER, (f.city, f.target_day, f.as_of, f.model_version, f.issued_at, f.lead_hours,
-                                      f.degraded, f.source))
+            for (city, target_day, as_of, model_version), part in new.groupby(list(KEY_COLUMNS), sort=False):
+                cur.execute(_HEADER, (city, target_day, as_of.to_pydatetime(), model_version,
+                                      part["issued_at"].min().to_pydatetime(), float(part["lead_hours"].min()),
+                                      bool(part["degraded"].any()), part["source"].iloc[0]))
                 forecast_id, inserted = cur.fetchone()
                 fresh += bool(inserted)
-                cur.executemany(_POINT, [(forecast_id, p.ts, p.p10, p.p50, p.p90) for p in f.points])
+                points = zip([ts.to_pydatetime() for ts in part["ts"]], *(part[q].tolist() for q in ("p10", "p50", "p90")))
+                cur.executemany(_POINT, [(forecast_id, *point) for point in points])
         return fresh
 
     def read(self, city: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
