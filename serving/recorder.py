@@ -34,10 +34,13 @@ from serving.metrics import ServiceMetrics
 from training.forecast import EnsembleForecast
 
 log = logging.getLogger("efp.serving")
-BATCH = 64
-#: How long the writer gathers forecasts after the first before writing them: one store write
-#: per batch rather than per forecast, so a busy service pays the store's fixed cost rarely.
-GATHER_S = 0.5
+#: Most forecasts in one write, and how long the writer gathers them after the first. A store
+#: write has a large fixed cost (a Parquet part per city, the frame work around it): on this
+#: 2-core machine one forecast cost 5.5 ms of CPU in batches of 25, 2.1 ms in batches of 100 and
+#: 1.1 ms in batches of 250 (docs/serving.md, "Fourth profile"), so a busy service gathers for
+#: two seconds; a forecast reaches the store at most that much later (the monitor reads hours later).
+BATCH = 500
+GATHER_S = 2.0
 #: Put on the queue by ``flush``: write what was gathered now.
 _FLUSH = object()
 

@@ -92,10 +92,6 @@ class StoredForecast(BaseModel):
         """The forecast as rows of ``BLOCK_COLUMNS``, one per block."""
         return blocks_of([self])
 
-    def key(self) -> tuple:
-        """What identifies the forecast in a store (``KEY_COLUMNS``)."""
-        return (self.city, self.target_day, pd.Timestamp(self.as_of), self.model_version)
-
 
 class ForecastSummary(BaseModel):
     """One stored forecast without its blocks: what ``efp forecasts list`` shows."""
@@ -177,9 +173,11 @@ def blocks_of(forecasts: Sequence[StoredForecast]) -> pd.DataFrame:
 
 
 def _frame_keys(blocks: pd.DataFrame) -> set[tuple]:
-    """The forecasts' keys (``StoredForecast.key``) of a block frame (made once per forecast, not per block)."""
-    keys = blocks[list(KEY_COLUMNS)].drop_duplicates()
-    return set(zip(keys["city"], keys["target_day"], map(pd.Timestamp, keys["as_of"]), keys["model_version"]))
+    """The forecasts' keys (``KEY_COLUMNS``, ``as_of`` in epoch microseconds) of a block frame: plain
+    values per block row, cheaper than deduplicating the frame or making a ``Timestamp`` per row."""
+    as_of = pd.to_datetime(blocks["as_of"], utc=True).dt.as_unit("us").astype("int64")
+    columns = [blocks[name].to_numpy(dtype=object) for name in ("city", "target_day", "model_version")]  # Arrow strings iterate slowly
+    return set(zip(columns[0], columns[1], as_of.tolist(), columns[2]))
 
 
 def empty_blocks() -> pd.DataFrame:
@@ -274,7 +272,7 @@ class FileForecastStore:
             return 0
         new = valid_blocks(blocks)
         with self._locked():
-            stored_keys = self._stored_keys(set(new["city"]))
+            stored_keys = self._stored_keys(set(new["city"].unique()))
             fresh = len(_frame_keys(new) - stored_keys)
             for (city, year), part in new.groupby([new["city"], new["ts"].dt.year]):
                 folder = self._folder(str(city), int(year))
