@@ -8,12 +8,13 @@ and nothing of Ray (the engine is either the Serve graph or the in-process ensem
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timezone, tzinfo
 from typing import Any
 
 import orjson
@@ -70,12 +71,20 @@ def default_start(city: City, now: datetime | None = None) -> pd.Timestamp:
 
 def _local_or_utc(city: City, value: datetime, field: str) -> pd.Timestamp:
     """A request time in UTC; a naive one is the city's local time (a time the clocks skip or repeat is refused)."""
+    return _in_utc(value, city.tz, field)
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_utc(value: datetime, tz: tzinfo, field: str) -> pd.Timestamp:
+    """``_local_or_utc``, cached (a refusal is raised each time, never kept): requests repeat their
+    times (tomorrow's day-ahead start), and pandas' localisation was the largest piece of a cache
+    hit's own work in the ingress."""
     stamp = pd.Timestamp(value)
     if stamp.tzinfo is None:
         try:
-            stamp = stamp.tz_localize(city.tz, nonexistent="raise", ambiguous="raise")
+            stamp = stamp.tz_localize(tz, nonexistent="raise", ambiguous="raise")
         except (ValueError, OverflowError):  # pandas' NonExistentTimeError / AmbiguousTimeError: a clock change there
-            raise FieldError(field, f"{value.isoformat()} does not exist or is ambiguous in {city.tz} "
+            raise FieldError(field, f"{value.isoformat()} does not exist or is ambiguous in {tz} "
                                     "(a daylight-saving change); give an offset, e.g. +01:00") from None
     return stamp.tz_convert("UTC")
 
