@@ -238,11 +238,21 @@ def measure(requests: int, days: int) -> dict[str, Any]:
             drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, 4, len(uncached_bodies) * 2)
             drive(url, hit_body, {}, 1, 5)
             drive(f"{base}/healthz", [{}], {}, 1, 20)
-            noop = drive(f"{base}/healthz", [{}], {}, 1, requests)  # proxy + ingress, no work
-            rows.append(summarise("no-op route (GET /healthz)", 1, noop))
+            directory = ModelDirectory(settings)
+            engine = LocalEngine(settings, BundleCache(settings, directory), deployments)
+            version = directory.resolve("DEL", None)
+            jobs = [ForecastJob(version.version, b["city"], pd.Timestamp(b["start"]).tz_localize("Asia/Kolkata").tz_convert("UTC"), 96, 15)
+                    for b in uncached_bodies]
+            in_process(engine, jobs, 1, len(jobs))  # warm
             for concurrency in CONCURRENCY:
+                # Each floor right before the Serve scenarios it is compared with: a shared VM's speed
+                # drifts by a third within minutes, so floors taken at the end made the ratios drift too.
                 print(f"concurrency {concurrency} ...", flush=True)
+                if concurrency == 1:
+                    noop = drive(f"{base}/healthz", [{}], {}, 1, requests)  # proxy + ingress, no work
+                    rows.append(summarise("no-op route (GET /healthz)", 1, noop))
                 hit = drive(url, hit_body, {}, concurrency, requests)
+                rows.append(summarise("ensemble in-process (floor)", concurrency, in_process(engine, jobs, concurrency, requests)))
                 uncached = drive(url, uncached_bodies, {"Cache-Control": "no-cache"}, concurrency, requests)
                 rows.append(summarise("cache hit", concurrency, hit))
                 rows.append(summarise("uncached ensemble (Serve)", concurrency, uncached))
@@ -254,14 +264,6 @@ def measure(requests: int, days: int) -> dict[str, Any]:
                 httpx.post(f"{base}/v1/forecast/batch", json=batch, headers={"Cache-Control": "no-cache"}, timeout=120)
                 batch_warm.append(time.perf_counter() - t0)
             rows += measure_shape(base, requests)
-            directory = ModelDirectory(settings)
-            engine = LocalEngine(settings, BundleCache(settings, directory), deployments)
-            version = directory.resolve("DEL", None)
-            jobs = [ForecastJob(version.version, b["city"], pd.Timestamp(b["start"]).tz_localize("Asia/Kolkata").tz_convert("UTC"), 96, 15)
-                    for b in uncached_bodies]
-            in_process(engine, jobs, 1, len(jobs))  # warm
-            for concurrency in CONCURRENCY:
-                rows.append(summarise("ensemble in-process (floor)", concurrency, in_process(engine, jobs, concurrency, requests)))
             rows.append(summarise("cache hit in-process (FastAPI app, no Serve)", 1,
                                   asyncio.run(_asgi_hits(settings, hit_body[0], requests))))
             cache = "Redis" if settings.redis_url else "in-process"
