@@ -36,8 +36,8 @@ from training.forecast import EnsembleForecast
 log = logging.getLogger("efp.serving")
 #: Most forecasts in one write, and how long the writer gathers them after the first. A store
 #: write has a large fixed cost (a Parquet part per city, the frame work around it): on this
-#: 2-core machine one forecast cost 5.5 ms of CPU in batches of 25, 2.1 ms in batches of 100 and
-#: 1.1 ms in batches of 250 (docs/serving.md, "Fourth profile"), so a busy service gathers for
+#: 2-core machine one forecast cost 4.8 ms of CPU in batches of 25, 1.9 ms in batches of 100 and
+#: 1.0 ms in batches of 250 (docs/serving.md, "Fourth profile"), so a busy service gathers for
 #: two seconds; a forecast reaches the store at most that much later (the monitor reads hours later).
 BATCH = 500
 GATHER_S = 2.0

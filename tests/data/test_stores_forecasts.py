@@ -75,12 +75,14 @@ def test_block_rows_with_crossed_quantiles_are_refused_whole_and_leave_the_store
         store.write_blocks(rows.drop(columns=["as_of"]))
 
 
-def test_block_rows_and_records_of_the_same_forecasts_store_the_same(settings, tmp_path) -> None:
-    records = [_forecast(), _forecast("MUM", version="v2"), _forecast(day="2024-04-11")]
-    by_records, by_rows = FileForecastStore(tmp_path / "records"), FileForecastStore(tmp_path / "rows")
-    assert by_records.write(records) == by_rows.write_blocks(blocks_of(records)) == 3
-    for city in ("DEL", "MUM"):
-        pd.testing.assert_frame_equal(by_rows.read(city), by_records.read(city))
+def test_block_rows_are_stored_as_the_records_they_were_made_from(which) -> None:
+    store = open_forecasts(which)
+    delhi, mumbai = [_forecast(), _forecast(day="2024-04-11")], _forecast("MUM", version="v2")
+    assert store.write_blocks(blocks_of(delhi)) == 2
+    assert store.write([mumbai]) == 1
+    pd.testing.assert_frame_equal(store.read("DEL"), blocks_of(delhi))
+    pd.testing.assert_frame_equal(store.read("MUM"), blocks_of([mumbai]))
+    assert store.write_blocks(blocks_of(delhi)) == 0  # the same forecasts again: nothing new
 
 
 def test_an_alert_is_resolved_once_and_open_alerts_leave_it_out(which) -> None:
