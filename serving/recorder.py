@@ -67,6 +67,10 @@ class PendingForecast:
                    result.degraded, issued_at.value)
 
 
+def _utc_index(epoch_ns: Sequence[int] | np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(epoch_ns, dtype="int64").view("datetime64[ns]")).tz_localize("UTC")
+
+
 def pending_blocks(batch: Sequence[PendingForecast], source: Source) -> pd.DataFrame:
     """The store's block rows (``BLOCK_COLUMNS``) of computed forecasts, built column by column from
     their arrays. ``as_of`` is the issue time the answer reported (the requested one, else when it was
@@ -80,16 +84,17 @@ def pending_blocks(batch: Sequence[PendingForecast], source: Source) -> pd.DataF
     per_forecast = {
         "city": [p.city for p in batch],
         "target_day": [first.tz_convert(p.tz).date() for p, first in zip(batch, first_blocks)],
-        "as_of": pd.DatetimeIndex(np.asarray(as_of_ns, dtype="int64").view("datetime64[ns]")).tz_localize("UTC"),
+        "as_of": _utc_index(as_of_ns),
         "model_version": [p.model_version for p in batch],
-        "issued_at": pd.DatetimeIndex(np.asarray([p.issued_at_ns for p in batch], dtype="int64").view("datetime64[ns]")).tz_localize("UTC"),
+        "issued_at": _utc_index([p.issued_at_ns for p in batch]),
         "lead_hours": [(first.value - as_of) / 3.6e12 for first, as_of in zip(first_blocks, as_of_ns)],
         "degraded": [p.degraded for p in batch],
         "source": [source] * len(batch),
     }
-    columns: dict[str, Any] = {name: values.repeat(counts) if isinstance(values, pd.DatetimeIndex) else np.repeat(values, counts)
-                               for name, values in per_forecast.items()}
-    columns["ts"] = pd.DatetimeIndex(np.concatenate([p.epoch_ns for p in batch]).view("datetime64[ns]")).tz_localize("UTC")
+    columns: dict[str, Any] = {
+        name: values.repeat(counts) if isinstance(values, pd.DatetimeIndex) else np.repeat(values, counts)
+        for name, values in per_forecast.items()}
+    columns["ts"] = _utc_index(np.concatenate([p.epoch_ns for p in batch]))
     quantiles = np.concatenate([p.quantiles for p in batch])
     columns.update(p10=quantiles[:, 0], p50=quantiles[:, 1], p90=quantiles[:, 2])
     return pd.DataFrame(columns)

@@ -274,3 +274,32 @@ def test_a_feature_set_survives_the_hop_between_deployments(tiny_trained) -> Non
         np.testing.assert_array_equal(getattr(again.samples, name), getattr(features.samples, name))
     member = next(iter(bundle.members.values()))
     assert member.predict([again])[0].tolist() == member.predict([features])[0].tolist()
+
+
+def test_the_recorder_keeps_a_forecast_as_its_record_would_be_kept() -> None:
+    """The recorder builds the store's rows from arrays (``pending_blocks``); they must be the rows of the
+    record the same forecast makes: ``as_of`` the requested issue time only when it is earlier than the
+    computation, the target day the city's local date of the first block, the lead from ``as_of``."""
+    from datetime import date
+
+    import numpy as np
+    import pandas as pd
+
+    from data.stores.forecasts import ForecastPoint, StoredForecast, blocks_of, valid_blocks
+    from serving.recorder import PendingForecast, pending_blocks
+
+    stamps = pd.date_range("2024-04-09T18:30Z", periods=96, freq="15min")  # 10 April from midnight in Kolkata
+    quantiles = np.column_stack([np.arange(96.0), np.arange(96.0) + 1, np.arange(96.0) + 2]) + 900
+    issued = pd.Timestamp("2024-04-09T10:00Z")
+    earlier, later = issued - pd.Timedelta(hours=6), issued + pd.Timedelta(hours=1)
+    pending, records = [], []
+    for i, (requested, as_of) in enumerate([(None, issued), (earlier, earlier), (later, issued)]):
+        pending.append(PendingForecast("DEL", "Asia/Kolkata", f"v{i}", stamps.as_unit("ns").asi8, quantiles + i,
+                                       None if requested is None else requested.value, i == 2, issued.value))
+        points = [ForecastPoint(ts=ts.to_pydatetime(), p10=q[0], p50=q[1], p90=q[2]) for ts, q in zip(stamps, quantiles + i)]
+        records.append(StoredForecast(city="DEL", target_day=date(2024, 4, 10), as_of=as_of.to_pydatetime(), model_version=f"v{i}",
+                                      issued_at=issued.to_pydatetime(), lead_hours=(stamps[0] - as_of) / pd.Timedelta(hours=1),
+                                      degraded=i == 2, source="served", points=points))
+    rows = valid_blocks(pending_blocks(pending, "served"))
+    pd.testing.assert_frame_equal(rows, blocks_of(records))
+    assert sorted(set(rows["lead_hours"])) == [8.5, 14.5]
