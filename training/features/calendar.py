@@ -7,6 +7,8 @@ subdivision), never from UTC.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -19,16 +21,22 @@ CALENDAR_FEATURES = (
 )
 
 
-def _holiday_dates(city: City, dates: pd.Series, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Holiday dates and festival dates (as datetime64[D]) covering the span plus a margin."""
-    years = range(int(dates.min().year) - 1, int(dates.max().year) + 2)
-    calendar = city.holiday_calendar(years)
+@functools.lru_cache(maxsize=256)
+def _calendar_dates(city: City, first_year: int, last_year: int, festival_keywords: tuple[str, ...]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Holiday and festival dates (datetime64[D]) of ``city`` from ``first_year`` to ``last_year``, kept per
+    city and span: building the ``holidays`` calendar was an eighth of a served forecast's features, and
+    requests ask for the same few years again and again. Read-only arrays, being shared."""
+    calendar = city.holiday_calendar(range(first_year, last_year + 1))
     days, festivals = [], []
     for day, name in calendar.items():
         days.append(np.datetime64(day, "D"))
-        if any(word in str(name).lower() for word in cfg.festival_keywords):
+        if any(word in str(name).lower() for word in festival_keywords):
             festivals.append(np.datetime64(day, "D"))
-    return np.array(sorted(days), dtype="datetime64[D]"), np.array(sorted(festivals), dtype="datetime64[D]")
+    out = np.array(sorted(days), dtype="datetime64[D]"), np.array(sorted(festivals), dtype="datetime64[D]")
+    for array in out:
+        array.flags.writeable = False
+    return out
 
 
 def calendar_features(ts_utc: pd.DatetimeIndex, city: City, resolution_minutes: int, cfg: FeatureConfig) -> np.ndarray:
@@ -39,7 +47,9 @@ def calendar_features(ts_utc: pd.DatetimeIndex, city: City, resolution_minutes: 
     dow = local.dayofweek.to_numpy(dtype=np.float64)
     doy = 2 * np.pi * local.dayofyear.to_numpy(dtype=np.float64) / 365.25
     day = local.tz_localize(None).normalize().to_numpy().astype("datetime64[D]")
-    holidays_d, festivals_d = _holiday_dates(city, pd.Series(local.tz_localize(None)), cfg)
+    # the years around the span, so that days to and from the nearest holiday cross the new year
+    holidays_d, festivals_d = _calendar_dates(city, int(local.year.min()) - 1, int(local.year.max()) + 1,
+                                              tuple(cfg.festival_keywords))
     is_holiday = np.isin(day, holidays_d)
     day_i = day.astype(np.int64)
     hol_i = holidays_d.astype(np.int64)
