@@ -1,7 +1,7 @@
 """The Serve ingress's forecast writer, in a Ray actor of its own.
 
 The ingress records every forecast it computes (``serving.recorder``). Turning them into
-records and writing Parquet or PostgreSQL rows is CPU work under the GIL: in the ingress
+block rows and writing Parquet or PostgreSQL rows is CPU work under the GIL: in the ingress
 process it took about a third of the replica's GIL time under load (issue 10's profile),
 and every request on that replica's event loop waited behind it. Here the ingress only
 queues lean copies and sends a batch every ``GATHER_S``; the actor does the rest.
