@@ -4,9 +4,9 @@
 which only puts a lean copy (``PendingForecast``: arrays and a few names) on a bounded
 queue; one thread gathers queued forecasts into batches and hands each batch to a
 ``ForecastWriter``, which turns them into the store's block rows (``pending_blocks``) and
-writes them to the forecast store. A full queue (the store far behind or down) drops the forecast and counts it
-rather than delaying or failing a response: a forecast that was answered matters more than
-one that is kept.
+writes them to the forecast store. A full queue (the store far behind or down) drops the
+forecast and counts it rather than delaying or failing a response: a forecast that was
+answered matters more than one that is kept.
 
 Where the writer runs is the caller's choice. In-process (the local app, the daily job) it
 runs in the gathering thread. In a Serve ingress it runs in a Ray actor of its own

@@ -176,7 +176,8 @@ def _frame_keys(blocks: pd.DataFrame) -> set[tuple]:
     """The forecasts' keys (``KEY_COLUMNS``, ``as_of`` in epoch microseconds) of a block frame: plain
     values per block row, cheaper than deduplicating the frame or making a ``Timestamp`` per row."""
     as_of = pd.to_datetime(blocks["as_of"], utc=True).dt.as_unit("us").astype("int64")
-    columns = [blocks[name].to_numpy(dtype=object) for name in ("city", "target_day", "model_version")]  # Arrow strings iterate slowly
+    # object arrays first: Arrow-backed strings iterate an element at a time
+    columns = [blocks[name].to_numpy(dtype=object) for name in ("city", "target_day", "model_version")]
     return set(zip(columns[0], columns[1], as_of.tolist(), columns[2]))
 
 
